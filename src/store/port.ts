@@ -1,0 +1,190 @@
+// The storage port: everything the rest of the system asks of persistent storage.
+// Two adapters implement it (embedded SQLite, MongoDB) and one contract suite (test/store/contract.ts)
+// runs against both. Keep it narrow: callers never see SQL or Mongo documents.
+
+/** A chain entry as persisted: the exact canonical bytes plus indexed copies for queries. */
+export interface StoredEntry {
+  seq: number;
+  /** `0x` + 64 lowercase hex: leaf hash of `canonical` */
+  hash: string;
+  /** base64 Ed25519 signature */
+  sig: string;
+  keyId: string;
+  /** The exact RFC 8785 bytes of the entry, as a UTF-8 string. Verification hashes these; never re-serialize. */
+  canonical: string;
+  // Indexed copies of fields inside `canonical`, for filters (agent, decision) and the live feed.
+  kind: string;
+  agent: string;
+  decision: string;
+  time: string;
+}
+
+export interface ChainHeadRef {
+  seq: number;
+  hash: string;
+}
+
+export type AppendResult = { ok: true } | { ok: false; head: ChainHeadRef | null };
+
+/** A signed checkpoint; `index` is the block height shown on the trace (0-based, gap-free). */
+export interface StoredCheckpoint {
+  index: number;
+  size: number;
+  /** `0x` + hex root hash of the first `size` leaves */
+  rootHash: string;
+  time: string;
+  /** The C2SP signed-note text, exactly as served. */
+  note: string;
+}
+
+export interface EntryWatch {
+  close(): void;
+}
+
+export interface ChainStore {
+  /** Last appended entry, or null on an empty chain. Always read from storage (another process may have appended). */
+  head(): Promise<ChainHeadRef | null>;
+  /**
+   * Append a batch atomically, if and only if the stored head is still `after` (null: empty chain).
+   * Resolves only once the batch is durable. On a head mismatch nothing is written and the current
+   * head is returned, so the single sequencer can re-sequence: two writers can never fork the chain.
+   * Entries must be consecutive seqs starting at after.seq + 1 (0 on an empty chain).
+   */
+  append(after: ChainHeadRef | null, entries: StoredEntry[]): Promise<AppendResult>;
+  /** Entries with seq in [fromSeq, fromSeq + limit), in seq order. */
+  entries(fromSeq: number, limit: number): Promise<StoredEntry[]>;
+  entry(seq: number): Promise<StoredEntry | null>;
+  /** Leaf hashes of seqs [fromSeq, toSeq), in order (used to rebuild the Merkle tree on start). */
+  leafHashes(fromSeq: number, toSeq: number): Promise<string[]>;
+  /** Entries of one decision, in seq order. */
+  entriesOfDecision(decision: string): Promise<StoredEntry[]>;
+
+  /**
+   * Record a checkpoint. Idempotent by size: if one with the same size exists it is returned unchanged
+   * (two processes may cut the same size). A checkpoint whose size is not larger than the latest is refused.
+   */
+  addCheckpoint(cp: Omit<StoredCheckpoint, 'index'>): Promise<StoredCheckpoint>;
+  latestCheckpoint(): Promise<StoredCheckpoint | null>;
+  checkpointBySize(size: number): Promise<StoredCheckpoint | null>;
+  checkpointByIndex(index: number): Promise<StoredCheckpoint | null>;
+  /** Checkpoints with index in [fromIndex, fromIndex + limit), in order. */
+  checkpoints(fromIndex: number, limit: number): Promise<StoredCheckpoint[]>;
+
+  /**
+   * Live feed: calls `onEntries` with every entry of seq >= fromSeq, in order, exactly once, as it becomes
+   * durable from any process sharing this store (MongoDB: change streams on a replica set, polling by seq
+   * elsewhere; SQLite: polling by seq, woken at once by appends from this process).
+   */
+  watch(fromSeq: number, onEntries: (entries: StoredEntry[]) => void, onError?: (err: Error) => void): EntryWatch;
+}
+
+/** Money is integer micro-USD everywhere. */
+export type Micros = number;
+
+export interface AgentRecord {
+  id: string;
+  /** Public handle shown on the chain. Unique. */
+  handle: string;
+  /** SHA-256 hex of the API key; the key itself is never stored. */
+  keyHash: string;
+  balanceMicros: Micros;
+  /** Per-agent and per-task-type policy (caps, pins, bar); shape owned by src/accounts. */
+  policy: unknown;
+  createdAt: string;
+}
+
+export type HoldResult = { ok: true; balanceMicros: Micros } | { ok: false; balanceMicros: Micros };
+
+export interface AccountsStore {
+  /** Throws StoreConflictError if the handle or key hash is taken. */
+  createAgent(agent: AgentRecord): Promise<AgentRecord>;
+  agentsByIds(ids: readonly string[]): Promise<(AgentRecord | null)[]>;
+  agentByKeyHash(keyHash: string): Promise<AgentRecord | null>;
+  agentByHandle(handle: string): Promise<AgentRecord | null>;
+  listAgents(): Promise<AgentRecord[]>;
+  setPolicy(id: string, policy: unknown): Promise<AgentRecord | null>;
+  /** Add credit; returns the new balance. */
+  credit(id: string, micros: Micros): Promise<Micros>;
+  /** Atomically take `micros` iff the balance covers it: the balance never goes negative, even under concurrency. */
+  hold(id: string, micros: Micros): Promise<HoldResult>;
+  /** Return an unspent part of a hold; returns the new balance. */
+  release(id: string, micros: Micros): Promise<Micros>;
+}
+
+export type DecisionOutcome = 'pending' | 'completed' | 'failed' | 'rejected';
+
+export interface DecisionRecord {
+  id: string;
+  agentId: string;
+  createdAt: string;
+  taskType: string;
+  /** Model and provider that answered (null until one did). */
+  model: string | null;
+  provider: string | null;
+  outcome: DecisionOutcome;
+  holdMicros: Micros;
+  costMicros: Micros;
+  latencyMs: number | null;
+  idempotencyKey: string | null;
+  /** Seqs of the chain entries this decision wrote. */
+  chainSeqs: number[];
+  /** Private detail (scored candidates, attempts, errors): visible to the agent and the admin only. */
+  detail: unknown;
+  /** Caller feedback via reportOutcome, if any. */
+  feedback: { success: boolean; reason: string | null; at: string } | null;
+}
+
+export interface DecisionFilter {
+  agentId?: string;
+  model?: string;
+  provider?: string;
+  taskType?: string;
+  outcome?: DecisionOutcome;
+  /** ISO time, inclusive */
+  since?: string;
+  /** ISO time, exclusive */
+  until?: string;
+}
+
+export interface DecisionPage {
+  items: DecisionRecord[];
+  hasNextPage: boolean;
+}
+
+export interface DecisionsStore {
+  /** Throws StoreConflictError on a duplicate id or (agentId, idempotencyKey). */
+  insert(decision: DecisionRecord): Promise<void>;
+  update(id: string, patch: Partial<Omit<DecisionRecord, 'id' | 'agentId' | 'createdAt'>>): Promise<DecisionRecord | null>;
+  byIds(ids: readonly string[]): Promise<(DecisionRecord | null)[]>;
+  byIdempotencyKey(agentId: string, key: string): Promise<DecisionRecord | null>;
+  /** Newest first. `after` is an opaque cursor from a previous page (the last item's id). */
+  list(filter: DecisionFilter, first: number, after?: string): Promise<DecisionPage>;
+}
+
+/** Small JSON documents shared across instances at a coarse interval (latency, health, outcome signals). */
+export interface StatsStore {
+  put(key: string, value: unknown): Promise<void>;
+  get(key: string): Promise<unknown | null>;
+  /** All documents whose key starts with `prefix`. */
+  list(prefix: string): Promise<{ key: string; value: unknown; updatedAt: string }[]>;
+}
+
+export interface Store {
+  readonly kind: 'embedded' | 'mongodb';
+  readonly chain: ChainStore;
+  readonly accounts: AccountsStore;
+  readonly decisions: DecisionsStore;
+  readonly stats: StatsStore;
+  close(): Promise<void>;
+}
+
+/** A uniqueness rule was violated (duplicate handle, idempotency key, seq...). */
+export class StoreConflictError extends Error {
+  override readonly name = 'StoreConflictError';
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}
