@@ -1,0 +1,216 @@
+// The gateway's public API: the one call path (DESIGN.md "The path of one call") as the GraphQL `route`
+// mutation and the OpenAI-compatible endpoint see it. Results are a discriminated union on `type`, whose
+// values match the GraphQL type names, so resolvers map them one to one. Expected failures are results,
+// never exceptions; only programming/infrastructure errors (store down, chain append failed) throw.
+// Money is integer micro-USD. Everything here is plain JSON-serializable data (it is persisted in the
+// decision record so an idempotent replay returns the same result).
+import type { Envelope, EventInput } from '../chain/types.js';
+import type { ErrorClass, ToolCallResult, Usage } from '../providers/types.js';
+import type { Classification, Plan, PlanOptions, RouteRequest, RouterSignals, RoutingPolicy, ScoredCandidate, TaskType } from '../routing/types.js';
+import type { ExecuteFn } from './execute-port.js';
+import type { AgentRecord, Store } from '../store/port.js';
+
+export type { RouteRequest } from '../routing/types.js';
+export type { AgentRecord } from '../store/port.js';
+
+/** Per-call options that are not part of the request itself. */
+export interface RouteCallOptions {
+  /** A repeated (agent, key) returns the stored decision's result instead of calling a provider again. 1..200 chars. */
+  idempotencyKey?: string;
+  /** Aborts the provider call (client disconnect). The call then ends as AllAttemptsFailed with class `aborted`. */
+  signal?: AbortSignal;
+  /** Streamed completion text as it arrives (only from the attempt that ends up answering, as far as the executor knows). */
+  onDelta?: (text: string) => void;
+}
+
+/** One provider attempt of a decision, as the caller and the admin may see it (never prompt or completion text). */
+export interface AttemptView {
+  /** 1-based attempt number. */
+  n: number;
+  model: string;
+  provider: string;
+  ok: boolean;
+  /** Null when ok. */
+  errorClass: ErrorClass | null;
+  errorDetail: string | null;
+  /** HTTP status the provider answered with, if any. */
+  status: number | null;
+  /** Human-readable error (never contains a key, the prompt or the completion). Null when ok. */
+  message: string | null;
+  latencyMs: number;
+  ttftMs: number | null;
+  usage: Usage | null;
+  /** Billed cost of this attempt: the answering attempt's cost, 0 for failed attempts (never billed). */
+  costMicros: number;
+}
+
+/** The explainable decision: how the task was typed, every scored candidate, every attempt. */
+export interface DecisionView {
+  taskType: TaskType;
+  classification: Classification;
+  /** Every candidate the router scored, with refusal reasons on the ineligible ones. */
+  candidates: ScoredCandidate[];
+  attempts: AttemptView[];
+}
+
+interface ResultBase {
+  decisionId: string;
+  /** Seqs of the chain entries this decision wrote, in order. */
+  chainSeqs: number[];
+  /** True when this result was returned from an earlier call with the same idempotency key. */
+  replayed: boolean;
+}
+
+export interface RouteSuccess extends ResultBase {
+  type: 'RouteSuccess';
+  /** Catalog model id that actually answered. */
+  model: string;
+  provider: string;
+  content: string;
+  toolCalls: ToolCallResult[];
+  /** stop | length | tool_calls | ... */
+  finishReason: string;
+  usage: Usage;
+  /** What the agent was charged (the answering attempt only). */
+  costMicros: number;
+  /** The worst-case hold taken before any provider call; holdMicros - costMicros was refunded. */
+  holdMicros: number;
+  /** Agent's balance right after the refund. */
+  balanceMicros: number;
+  /** Wall time of the whole call, ms. */
+  latencyMs: number;
+  /** True when the answering provider is the simulated fleet. */
+  simulated: boolean;
+  decision: DecisionView;
+}
+
+export interface RouteNoEligibleModel extends ResultBase {
+  type: 'NoEligibleModel';
+  taskType: TaskType;
+  /** One-line human summary. */
+  message: string;
+  /** Every candidate with every reason it was refused (`refusals`). */
+  candidates: ScoredCandidate[];
+}
+
+export interface RouteInsufficientCredit extends ResultBase {
+  type: 'InsufficientCredit';
+  /** The worst-case hold the plan needed. */
+  requiredMicros: number;
+  balanceMicros: number;
+  message: string;
+}
+
+export interface RouteAllAttemptsFailed extends ResultBase {
+  type: 'AllAttemptsFailed';
+  message: string;
+  /** Each attempt with its error class. */
+  attempts: AttemptView[];
+  /** True when the caller aborted (client disconnect). */
+  aborted: boolean;
+  /** Always 0 today: failed attempts are not billed. */
+  costMicros: number;
+  decision: DecisionView;
+}
+
+/** Bad input: nothing was written (no chain entry, no decision, no money moved). */
+export interface RouteValidationError {
+  type: 'ValidationError';
+  /** Path of the offending field, e.g. `messages.2.content`, `caps.costCeilingMicros`, `idempotencyKey`. */
+  field: string;
+  message: string;
+}
+
+export type RouteCallResult =
+  | RouteSuccess
+  | RouteNoEligibleModel
+  | RouteInsufficientCredit
+  | RouteAllAttemptsFailed
+  | RouteValidationError;
+
+export interface ReportOutcomeResult {
+  decisionId: string;
+  /** Seq of the `feedback` chain entry. */
+  chainSeq: number;
+  model: string;
+  taskType: TaskType;
+  success: boolean;
+}
+
+/** Base of the typed errors reportOutcome throws. `code` is stable for API mapping. */
+export class GatewayError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'DECISION_NOT_FOUND' | 'FOREIGN_DECISION' | 'NO_MODEL_ANSWERED' | 'FEEDBACK_ALREADY_GIVEN' | 'INVALID_INPUT',
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+/** No decision with that id. */
+export class DecisionNotFoundError extends GatewayError {
+  override readonly name = 'DecisionNotFoundError';
+  constructor(id: string) {
+    super(`no decision ${JSON.stringify(id)}`, 'DECISION_NOT_FOUND', 'decisionId');
+  }
+}
+/** The decision belongs to another agent. API layers may prefer to show it as not found. */
+export class ForeignDecisionError extends GatewayError {
+  override readonly name = 'ForeignDecisionError';
+  constructor(id: string) {
+    super(`decision ${JSON.stringify(id)} belongs to another agent`, 'FOREIGN_DECISION', 'decisionId');
+  }
+}
+/** The decision has no answering model (rejected, failed or still pending): there is nothing to judge. */
+export class NoModelAnsweredError extends GatewayError {
+  override readonly name = 'NoModelAnsweredError';
+  constructor(id: string) {
+    super(`decision ${JSON.stringify(id)} has no completion to give feedback on`, 'NO_MODEL_ANSWERED', 'decisionId');
+  }
+}
+/** Feedback counts once per decision (else one caller could outvote everyone). */
+export class FeedbackAlreadyGivenError extends GatewayError {
+  override readonly name = 'FeedbackAlreadyGivenError';
+  constructor(id: string) {
+    super(`feedback on decision ${JSON.stringify(id)} was already given`, 'FEEDBACK_ALREADY_GIVEN', 'decisionId');
+  }
+}
+/** Bad reportOutcome input (e.g. reason too long). */
+export class GatewayInputError extends GatewayError {
+  override readonly name = 'GatewayInputError';
+  constructor(message: string, field: string) {
+    super(message, 'INVALID_INPUT', field);
+  }
+}
+
+export interface Gateway {
+  routeCall(agent: AgentRecord, request: RouteRequest, opts?: RouteCallOptions): Promise<RouteCallResult>;
+  /** Caller feedback on one of its own completed decisions; throws a GatewayError subclass otherwise. */
+  reportOutcome(agent: AgentRecord, decisionId: string, success: boolean, reason?: string | null): Promise<ReportOutcomeResult>;
+  /** Resolves when every in-flight call has finished (graceful shutdown). */
+  drain(): Promise<void>;
+}
+
+/** The chain appender, as the gateway uses it (src/chain/appender.ts). */
+export interface GatewayAppender {
+  append(event: EventInput): Promise<Envelope & { seq: number }>;
+}
+
+/**
+ * What createGateway needs. `execute` is the fallback executor of src/routing/execute.ts (passed as is);
+ * `router` and `signals` come from src/routing. Only the fields used here are required of them.
+ */
+export interface GatewayDeps {
+  store: Store;
+  appender: GatewayAppender;
+  router: { plan(request: RouteRequest, opts: PlanOptions): Plan };
+  signals: Pick<RouterSignals, 'recordFeedback'>;
+  /** The fallback executor (src/routing/execute.ts). */
+  execute: ExecuteFn;
+  /** Policy for agents that have none of their own (config.defaultAgentPolicy). */
+  defaultAgentPolicy?: RoutingPolicy;
+  /** Provider ids of the simulated fleet (labelled simulated on every surface). */
+  simulatedProviders?: ReadonlySet<string>;
+  /** Clock, epoch ms (tests). */
+  now?: () => number;
+}
