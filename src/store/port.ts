@@ -188,3 +188,28 @@ export class StoreConflictError extends Error {
     super(message);
   }
 }
+
+/**
+ * Bad input to a store method (negative or fractional money, a malformed batch, an unknown patch field...).
+ * A RangeError, so generic handlers treat it as a caller mistake. Thrown before anything is changed.
+ */
+export class StoreInputError extends RangeError {
+  override readonly name = 'StoreInputError';
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The record a write targets does not exist (credit/hold/release on an unknown agent id). Nothing changed. */
+export class StoreNotFoundError extends Error {
+  override readonly name = 'StoreNotFoundError';
+  constructor(
+    message: string,
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,29 @@
+// The embedded (default) store: one SQLite file in the data directory, shared safely by several
+// Store instances and several processes (WAL, BEGIN IMMEDIATE appends, busy_timeout).
+import type { Store } from '../port.js';
+import { SqliteAccountsStore } from './accounts.js';
+import { SqliteChainStore } from './chain.js';
+import { SqliteDecisionsStore } from './decisions.js';
+import { openDatabase } from './schema.js';
+import { SqliteStatsStore } from './stats.js';
+
+export { DB_FILE } from './schema.js';
+
+export async function openEmbeddedStore(dataDir: string): Promise<Store> {
+  const { db, file } = openDatabase(dataDir);
+  const chain = new SqliteChainStore(db, file);
+  let closed = false;
+  return {
+    kind: 'embedded',
+    chain,
+    accounts: new SqliteAccountsStore(db),
+    decisions: new SqliteDecisionsStore(db),
+    stats: new SqliteStatsStore(db),
+    async close() {
+      if (closed) return;
+      closed = true;
+      chain.close();
+      db.close();
+    },
+  };
+}

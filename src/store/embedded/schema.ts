@@ -1,0 +1,133 @@
+// Opening the embedded database: pragmas and schema. One file, <dataDir>/ainfera.db, in WAL mode.
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export const DB_FILE = 'ainfera.db';
+const SCHEMA_VERSION = 1;
+
+/**
+ * How long a writer waits for another connection's write lock (another process on the same data
+ * directory) before SQLITE_BUSY. Write transactions here last milliseconds, so waiting is always
+ * right; failing would turn a harmless overlap into an error. The wait blocks this process's event
+ * loop (better-sqlite3 is synchronous), which is why transactions are kept short.
+ */
+const BUSY_TIMEOUT_MS = 5000;
+
+export function openDatabase(dataDir: string): { db: Database.Database; file: string } {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const file = path.resolve(dataDir, DB_FILE);
+  const db = new Database(file);
+  try {
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // WAL: readers (the live feed, the API) never block the writer and vice versa, and a commit
+    // appends to one file instead of rewriting pages in place.
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (String(mode).toLowerCase() !== 'wal') throw new Error(`could not enable WAL on ${file} (got ${String(mode)})`);
+    // synchronous=FULL in WAL mode fsyncs the WAL at every commit. NORMAL (the usual WAL choice) only
+    // syncs at checkpoints: a committed transaction survives a process crash but can be lost on power
+    // loss. An acknowledged append has been signed, served and maybe checkpointed; losing it would
+    // let the next start re-use its seq for a different entry - a fork third parties can prove. So
+    // every commit pays one fsync, amortized by the appender's batching.
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return { db, file };
+}
+
+function migrate(db: Database.Database): void {
+  // BEGIN IMMEDIATE: two processes opening a fresh data directory at once create the schema once.
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version >= SCHEMA_VERSION) return;
+    db.exec(SCHEMA_V1);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+const SCHEMA_V1 = `
+CREATE TABLE IF NOT EXISTS chain (
+  seq       INTEGER PRIMARY KEY CHECK (seq >= 0),
+  hash      TEXT NOT NULL,
+  sig       TEXT NOT NULL,
+  key_id    TEXT NOT NULL,
+  canonical TEXT NOT NULL,
+  kind      TEXT NOT NULL,
+  agent     TEXT NOT NULL,
+  decision  TEXT NOT NULL,
+  time      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chain_by_decision ON chain (decision, seq);
+CREATE INDEX IF NOT EXISTS chain_by_agent ON chain (agent, seq);
+-- The chain is insert-only: signed entries are never rewritten or removed, whoever asks.
+CREATE TRIGGER IF NOT EXISTS chain_no_update BEFORE UPDATE ON chain
+  BEGIN SELECT RAISE(ABORT, 'chain is insert-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS chain_no_delete BEFORE DELETE ON chain
+  BEGIN SELECT RAISE(ABORT, 'chain is insert-only: DELETE refused'); END;
+
+CREATE TABLE IF NOT EXISTS checkpoints (
+  idx       INTEGER PRIMARY KEY CHECK (idx >= 0),
+  size      INTEGER NOT NULL UNIQUE CHECK (size >= 0),
+  root_hash TEXT NOT NULL,
+  time      TEXT NOT NULL,
+  note      TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints
+  BEGIN SELECT RAISE(ABORT, 'checkpoints are insert-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
+  BEGIN SELECT RAISE(ABORT, 'checkpoints are insert-only: DELETE refused'); END;
+
+CREATE TABLE IF NOT EXISTS agents (
+  id         TEXT PRIMARY KEY,
+  handle     TEXT NOT NULL UNIQUE,
+  key_hash   TEXT NOT NULL UNIQUE,
+  balance    INTEGER NOT NULL CHECK (balance >= 0),
+  policy     TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS decisions (
+  id              TEXT PRIMARY KEY,
+  agent_id        TEXT NOT NULL,
+  created_at      TEXT NOT NULL,
+  task_type       TEXT NOT NULL,
+  model           TEXT,
+  provider        TEXT,
+  outcome         TEXT NOT NULL,
+  hold_micros     INTEGER NOT NULL,
+  cost_micros     INTEGER NOT NULL,
+  latency_ms      REAL,
+  idempotency_key TEXT,
+  chain_seqs      TEXT NOT NULL,
+  detail          TEXT NOT NULL,
+  feedback        TEXT,
+  UNIQUE (agent_id, idempotency_key)
+);
+-- Newest-first keyset pagination on (created_at, id), alone or behind one equality filter.
+CREATE INDEX IF NOT EXISTS decisions_by_time ON decisions (created_at, id);
+CREATE INDEX IF NOT EXISTS decisions_by_agent ON decisions (agent_id, created_at, id);
+CREATE INDEX IF NOT EXISTS decisions_by_model ON decisions (model, created_at, id);
+CREATE INDEX IF NOT EXISTS decisions_by_provider ON decisions (provider, created_at, id);
+CREATE INDEX IF NOT EXISTS decisions_by_task ON decisions (task_type, created_at, id);
+CREATE INDEX IF NOT EXISTS decisions_by_outcome ON decisions (outcome, created_at, id);
+
+CREATE TABLE IF NOT EXISTS stats (
+  key        TEXT PRIMARY KEY,
+  value      TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+`;
+
+/** better-sqlite3 reports constraint failures as SqliteError with a `code` like SQLITE_CONSTRAINT_UNIQUE. */
+export function sqliteCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  const code = sqliteCode(err);
+  return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
