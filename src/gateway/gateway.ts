@@ -1,0 +1,415 @@
+// The one call path (DESIGN.md): validate → request event → plan → hold the worst case → execute with
+// fallbacks → refund → decision record → result. Both the GraphQL `route` mutation and the
+// OpenAI-compatible endpoint call routeCall, so every call is billed, audited and explained the same way.
+//
+// Money invariants: the hold is taken atomically by the store before any provider is called, so the
+// balance never goes negative; the charge is the answering attempt's cost (never more than the hold);
+// failed attempts are not billed; whatever happens (executor throws, chain append fails, abort), the
+// unspent part of the hold is released exactly once.
+import { randomBytes } from 'node:crypto';
+import { storedPolicy } from '../accounts/accounts.js';
+import { logger } from '../log.js';
+import type { ErrorClass } from '../providers/types.js';
+import type { PlanOk, RouteRequest, RoutingPolicy, ScoredCandidate } from '../routing/types.js';
+import type { AgentRecord, DecisionRecord } from '../store/port.js';
+import { StoreConflictError } from '../store/port.js';
+import type { BoundEmit, ExecutedAttempt, ExecuteOutput } from './execute-port.js';
+import {
+  DecisionNotFoundError,
+  FeedbackAlreadyGivenError,
+  ForeignDecisionError,
+  GatewayInputError,
+  NoModelAnsweredError,
+  type AttemptView,
+  type DecisionView,
+  type Gateway,
+  type GatewayDeps,
+  type ReportOutcomeResult,
+  type RouteCallOptions,
+  type RouteCallResult,
+  type RouteValidationError,
+} from './types.js';
+import { LIMITS, requestHash, validateIdempotencyKey, validateRouteRequest } from './validate.js';
+
+/** Private detail persisted on the decision record (visible to the calling agent and the admin only). */
+export interface DecisionDetail {
+  v: 1;
+  /** `0x` + SHA-256 of the normalized request's canonical JSON (never the text). */
+  requestHash: string;
+  decision: DecisionView | null;
+  message: string | null;
+  /**
+   * The result as returned, so a repeated idempotency key gets the same answer. Completion text is kept
+   * only when the caller asked for idempotency (it is needed to replay); otherwise content is dropped.
+   */
+  result: RouteCallResult | null;
+}
+
+const ERROR_CLASSES = new Set<string>([
+  'rate_limited', 'overloaded', 'timeout_connect', 'timeout_first_token', 'timeout_stall', 'timeout_total',
+  'connection_reset', 'stream_cut', 'malformed_stream', 'refusal', 'context_length', 'bad_request', 'auth',
+  'invalid_output', 'aborted',
+]);
+
+function newDecisionId(nowMs: number): string {
+  // Time-prefixed so ids sort roughly by creation; 64 random bits keep them unguessable.
+  return `d_${nowMs.toString(36)}${randomBytes(8).toString('hex')}`;
+}
+
+function safeInt(n: unknown): number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
+export function toAttemptView(a: ExecutedAttempt, i: number): AttemptView {
+  const r = a.result;
+  const ok = a.ok ?? r?.ok ?? false;
+  const err = a.error ?? (r && !r.ok ? r.error : null);
+  const cls = err?.class && ERROR_CLASSES.has(err.class) ? (err.class as ErrorClass) : err ? ('bad_request' as ErrorClass) : null;
+  const usage = a.usage ?? (r ? (r.ok ? r.usage : r.partialUsage) : null);
+  return {
+    n: i + 1,
+    model: a.modelId,
+    provider: a.providerId,
+    ok,
+    errorClass: ok ? null : cls,
+    errorDetail: ok ? null : (err?.detail ?? null),
+    status: ok ? null : (err?.status ?? null),
+    message: ok ? null : (err?.message ?? null),
+    latencyMs: safeInt(a.latencyMs ?? r?.totalMs),
+    ttftMs: a.ttftMs ?? r?.ttftMs ?? null,
+    usage: usage ?? null,
+    costMicros: ok ? safeInt(a.costMicros) : 0,
+  };
+}
+
+/** Largest worst-case cost among the attempts: any one of them may end up answering. */
+function worstCase(attempts: readonly ScoredCandidate[]): number {
+  return attempts.reduce((m, c) => Math.max(m, safeInt(c.worstCaseCostMicros)), 0);
+}
+
+/** The result as stored for replay: content only when an idempotency key makes a replay possible. */
+function storable(result: RouteCallResult, keepContent: boolean): RouteCallResult {
+  if (result.type !== 'RouteSuccess' || keepContent) return result;
+  return { ...result, content: '', toolCalls: [] };
+}
+
+export function createGateway(deps: GatewayDeps): Gateway {
+  const { store, appender, router, signals, execute } = deps;
+  const now = deps.now ?? Date.now;
+  const simulated = deps.simulatedProviders ?? new Set<string>();
+  const inFlight = new Set<Promise<unknown>>();
+  /** (agent id, idempotency key) → the call running in this process. */
+  const byKey = new Map<string, Promise<RouteCallResult>>();
+  const feedbackLocks = new Set<string>();
+
+  function track<T>(p: Promise<T>): Promise<T> {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  async function replay(agent: AgentRecord, d: DecisionRecord, hash: string, opts: RouteCallOptions): Promise<RouteCallResult> {
+    let rec: DecisionRecord | null = d;
+    // Another process may still be running it: wait (bounded) for it to finish.
+    const deadline = now() + 130_000;
+    while (rec && rec.outcome === 'pending' && now() < deadline && !opts.signal?.aborted) {
+      await new Promise((r) => setTimeout(r, 50));
+      rec = (await store.decisions.byIds([d.id]))[0] ?? null;
+    }
+    const detail = rec?.detail as DecisionDetail | null | undefined;
+    if (!rec || rec.agentId !== agent.id) throw new Error('idempotent decision vanished');
+    if (detail?.requestHash !== undefined && detail.requestHash !== hash) {
+      return { type: 'ValidationError', field: 'idempotencyKey', message: 'idempotencyKey: already used with a different request' };
+    }
+    if (!detail?.result) {
+      return { type: 'ValidationError', field: 'idempotencyKey', message: 'idempotencyKey: an earlier call with this key did not finish' };
+    }
+    return { ...detail.result, replayed: true } as RouteCallResult;
+  }
+
+  async function routeCall(agent: AgentRecord, input: RouteRequest, opts: RouteCallOptions = {}): Promise<RouteCallResult> {
+    const v = validateRouteRequest(input);
+    if (!v.ok) return v.error;
+    const keyError = validateIdempotencyKey(opts.idempotencyKey);
+    if (keyError) return keyError;
+    const request = v.request;
+    const hash = requestHash(request);
+    const key = opts.idempotencyKey ?? null;
+
+    if (key !== null) {
+      const mapKey = `${agent.id}\u0000${key}`;
+      const running = byKey.get(mapKey);
+      if (running) {
+        const first = await running;
+        if (first.type === 'ValidationError') return first;
+        const [d] = await store.decisions.byIds([first.decisionId]);
+        return d ? replay(agent, d, hash, opts) : first;
+      }
+      const existing = await store.decisions.byIdempotencyKey(agent.id, key);
+      if (existing) return replay(agent, existing, hash, opts);
+      const p = track(run(agent, request, hash, key, opts));
+      byKey.set(mapKey, p);
+      try {
+        return await p;
+      } finally {
+        byKey.delete(mapKey);
+      }
+    }
+    return track(run(agent, request, hash, null, opts));
+  }
+
+  async function run(agent: AgentRecord, request: RouteRequest, hash: string, key: string | null, opts: RouteCallOptions): Promise<RouteCallResult> {
+    const started = now();
+    const decisionId = newDecisionId(started);
+    const seqs: number[] = [];
+    const pendingEmits = new Set<Promise<unknown>>();
+    const emit: BoundEmit = (event) => {
+      const p = appender.append({ ...event, agent: agent.handle, decision: decisionId }).then((env) => {
+        seqs.push(env.seq);
+        return env;
+      });
+      pendingEmits.add(p);
+      void p.finally(() => pendingEmits.delete(p)).catch(() => undefined);
+      return p;
+    };
+    /** Every chain entry of this call is durable before the result is returned. */
+    const settleEmits = async (): Promise<number[]> => {
+      while (pendingEmits.size) await Promise.all([...pendingEmits]);
+      return [...seqs].sort((a, b) => a - b);
+    };
+
+    const record: DecisionRecord = {
+      id: decisionId,
+      agentId: agent.id,
+      createdAt: new Date(started).toISOString(),
+      taskType: request.taskType ?? 'chat',
+      model: null,
+      provider: null,
+      outcome: 'pending',
+      holdMicros: 0,
+      costMicros: 0,
+      latencyMs: null,
+      idempotencyKey: key,
+      chainSeqs: [],
+      detail: { v: 1, requestHash: hash, decision: null, message: null, result: null } satisfies DecisionDetail,
+      feedback: null,
+    };
+    try {
+      await store.decisions.insert(record);
+    } catch (err) {
+      // Another process took the same idempotency key a moment ago: answer with its result.
+      if (key !== null && err instanceof StoreConflictError) {
+        const other = await store.decisions.byIdempotencyKey(agent.id, key);
+        if (other) return replay(agent, other, hash, opts);
+      }
+      throw err;
+    }
+
+    let held = 0; // money currently held and not yet charged or released
+    const finish = async (
+      result: RouteCallResult,
+      patch: Partial<DecisionRecord>,
+      decision: DecisionView | null,
+      message: string | null,
+    ): Promise<RouteCallResult> => {
+      const chainSeqs = await settleEmits();
+      const final = 'chainSeqs' in result ? ({ ...result, chainSeqs } as RouteCallResult) : result;
+      const detail: DecisionDetail = { v: 1, requestHash: hash, decision, message, result: storable(final, key !== null) };
+      await store.decisions.update(decisionId, { ...patch, chainSeqs, latencyMs: now() - started, detail });
+      return final;
+    };
+
+    try {
+      await emit({
+        kind: 'request',
+        fields: {
+          requestHash: hash,
+          messages: request.messages.length,
+          tools: request.tools?.length ?? 0,
+          ...(request.maxOutputTokens !== undefined ? { maxOutputTokens: request.maxOutputTokens } : {}),
+          stream: request.stream ? 1 : 0,
+        },
+      });
+
+      const agentPolicy: RoutingPolicy | undefined = (storedPolicy(agent) ?? deps.defaultAgentPolicy) as RoutingPolicy | undefined;
+      const plan = router.plan(request, agentPolicy ? { agentPolicy, now: now() } : { now: now() });
+      if (!plan.ok) {
+        const refused = plan.candidates.filter((c) => !c.eligible).length;
+        await emit({ kind: 'rejected', fields: { reason: 'no_eligible_model', taskType: plan.taskType, candidates: plan.candidates.length, refused } });
+        const decision: DecisionView = { taskType: plan.taskType, classification: plan.classification, candidates: plan.candidates, attempts: [] };
+        return await finish(
+          { type: 'NoEligibleModel', decisionId, taskType: plan.taskType, message: plan.message, candidates: plan.candidates, chainSeqs: [], replayed: false },
+          { outcome: 'rejected', taskType: plan.taskType },
+          decision,
+          plan.message,
+        );
+      }
+
+      // Hold the worst case of every attempt the executor may walk. If the balance cannot cover the
+      // costliest fallback, keep the attempts it can cover rather than refuse outright.
+      let attempts = plan.attempts;
+      let holdMicros = worstCase(attempts);
+      let hold = await store.accounts.hold(agent.id, holdMicros);
+      if (!hold.ok) {
+        const affordable = attempts.filter((c) => safeInt(c.worstCaseCostMicros) <= hold.balanceMicros);
+        if (affordable.length > 0) {
+          attempts = affordable;
+          holdMicros = worstCase(affordable);
+          hold = await store.accounts.hold(agent.id, holdMicros);
+        }
+      }
+      const decisionBase = { taskType: plan.taskType, classification: plan.classification, candidates: plan.candidates };
+      if (!hold.ok) {
+        const requiredMicros = plan.attempts.reduce((m, c) => Math.min(m, safeInt(c.worstCaseCostMicros)), Number.MAX_SAFE_INTEGER);
+        const message = `insufficient credit: the cheapest eligible model needs a hold of ${requiredMicros} micro-USD, balance is ${hold.balanceMicros}`;
+        await emit({ kind: 'rejected', fields: { reason: 'insufficient_credit', taskType: plan.taskType, requiredMicros, balanceMicros: hold.balanceMicros } });
+        return await finish(
+          { type: 'InsufficientCredit', decisionId, requiredMicros, balanceMicros: hold.balanceMicros, message, chainSeqs: [], replayed: false },
+          { outcome: 'rejected', taskType: plan.taskType },
+          { ...decisionBase, attempts: [] },
+          message,
+        );
+      }
+      held = holdMicros;
+      await emit({ kind: 'debited', fields: { holdMicros, balanceMicros: hold.balanceMicros, taskType: plan.taskType } });
+      await store.decisions.update(decisionId, { holdMicros, taskType: plan.taskType });
+
+      const execPlan: PlanOk = attempts === plan.attempts ? plan : { ...plan, attempts };
+      let out: ExecuteOutput;
+      try {
+        out = await execute({
+          plan: execPlan,
+          request,
+          emit,
+          budgetMicros: holdMicros,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          ...(opts.onDelta ? { onDelta: opts.onDelta } : {}),
+        });
+      } catch (err) {
+        logger.error({ err, decision: decisionId }, 'executor failed');
+        out = { ok: false, attempts: [], message: 'internal error while calling providers' };
+      }
+      const attemptViews = out.attempts.map(toAttemptView);
+      const decision: DecisionView = { ...decisionBase, attempts: attemptViews };
+
+      let cost = out.ok ? safeInt(out.costMicros) : 0;
+      if (cost > holdMicros) {
+        // Prices moved or the provider overran max tokens: never charge beyond what was held.
+        logger.warn({ decision: decisionId, costMicros: cost, holdMicros }, 'cost above the hold; charging the hold');
+        cost = holdMicros;
+      }
+      const refundMicros = holdMicros - cost;
+      const balanceMicros = refundMicros > 0 ? await store.accounts.release(agent.id, refundMicros) : (await store.accounts.agentsByIds([agent.id]))[0]?.balanceMicros ?? 0;
+      held = 0;
+      const model = out.modelId ?? null;
+      const provider = out.providerId ?? null;
+      await emit({
+        kind: 'refunded',
+        ...(out.ok && model ? { model } : {}),
+        ...(out.ok && provider ? { provider } : {}),
+        fields: { holdMicros, costMicros: cost, refundMicros, balanceMicros },
+      });
+
+      if (out.ok && model && provider) {
+        const answering = [...attemptViews].reverse().find((a) => a.ok);
+        if (answering) answering.costMicros = cost;
+        const usage = out.usage ?? answering?.usage ?? { inputTokens: 0, outputTokens: 0 };
+        return await finish(
+          {
+            type: 'RouteSuccess',
+            decisionId,
+            model,
+            provider,
+            content: out.content ?? '',
+            toolCalls: out.toolCalls ?? [],
+            finishReason: out.finishReason ?? 'stop',
+            usage,
+            costMicros: cost,
+            holdMicros,
+            balanceMicros,
+            latencyMs: now() - started,
+            simulated: out.simulated ?? simulated.has(provider),
+            decision,
+            chainSeqs: [],
+            replayed: false,
+          },
+          { outcome: 'completed', model, provider, costMicros: cost },
+          decision,
+          null,
+        );
+      }
+      const aborted = out.aborted ?? (opts.signal?.aborted === true || attemptViews.some((a) => a.errorClass === 'aborted'));
+      const message =
+        out.message ??
+        (aborted
+          ? 'the caller went away; the provider call was aborted'
+          : attemptViews.length
+            ? `all ${attemptViews.length} attempts failed: ${attemptViews.map((a) => `${a.provider}/${a.model} ${a.errorClass ?? 'error'}`).join(', ')}`
+            : 'no attempt could be made');
+      return await finish(
+        { type: 'AllAttemptsFailed', decisionId, message, attempts: attemptViews, aborted, costMicros: 0, decision, chainSeqs: [], replayed: false },
+        { outcome: 'failed', costMicros: 0 },
+        decision,
+        message,
+      );
+    } catch (err) {
+      // Infrastructure failure (store, chain): give the money back and mark the decision failed.
+      if (held > 0) {
+        const amount = held;
+        held = 0;
+        await store.accounts.release(agent.id, amount).catch((e: unknown) => logger.error({ err: e, decision: decisionId, micros: amount }, 'could not release a hold'));
+      }
+      await Promise.allSettled([...pendingEmits]);
+      await store.decisions
+        .update(decisionId, { outcome: 'failed', chainSeqs: [...seqs].sort((a, b) => a - b), latencyMs: now() - started })
+        .catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async function reportOutcome(agent: AgentRecord, decisionId: string, success: boolean, reason?: string | null): Promise<ReportOutcomeResult> {
+    if (typeof decisionId !== 'string' || decisionId.length === 0 || decisionId.length > 100) throw new GatewayInputError('decisionId must be a decision id', 'decisionId');
+    if (typeof success !== 'boolean') throw new GatewayInputError('success must be a boolean', 'success');
+    if (reason !== undefined && reason !== null && (typeof reason !== 'string' || reason.length > LIMITS.reasonChars)) {
+      throw new GatewayInputError(`reason must be a string of at most ${LIMITS.reasonChars} characters`, 'reason');
+    }
+    if (feedbackLocks.has(decisionId)) throw new FeedbackAlreadyGivenError(decisionId);
+    feedbackLocks.add(decisionId);
+    try {
+      const [d] = await store.decisions.byIds([decisionId]);
+      if (!d) throw new DecisionNotFoundError(decisionId);
+      if (d.agentId !== agent.id) throw new ForeignDecisionError(decisionId);
+      if (d.outcome !== 'completed' || !d.model) throw new NoModelAnsweredError(decisionId);
+      if (d.feedback) throw new FeedbackAlreadyGivenError(decisionId);
+      const at = now();
+      const taskType = d.taskType as ReportOutcomeResult['taskType'];
+      signals.recordFeedback({ modelId: d.model, taskType, success, at });
+      // The reason is the caller's free text: it stays in the private record, never on the chain.
+      const env = await appender.append({
+        kind: 'feedback',
+        agent: agent.handle,
+        decision: decisionId,
+        model: d.model,
+        ...(d.provider ? { provider: d.provider } : {}),
+        fields: { success: success ? 1 : 0, taskType },
+      });
+      await store.decisions.update(decisionId, {
+        feedback: { success, reason: reason ?? null, at: new Date(at).toISOString() },
+        chainSeqs: [...d.chainSeqs, env.seq],
+      });
+      return { decisionId, chainSeq: env.seq, model: d.model, taskType, success };
+    } finally {
+      feedbackLocks.delete(decisionId);
+    }
+  }
+
+  return {
+    routeCall,
+    reportOutcome,
+    async drain() {
+      while (inFlight.size) await Promise.allSettled([...inFlight]);
+    },
+  };
+}
+
+export type { RouteValidationError };
