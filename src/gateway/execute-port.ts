@@ -12,7 +12,8 @@ export interface ExecuteInput {
   request: RouteRequest;
   emit: BoundEmit;
   signal?: AbortSignal;
-  onDelta?: (text: string) => void;
+  /** `from` names the attempt producing the text when the executor knows it. */
+  onDelta?: (text: string, from?: { modelId: string; providerId: string }) => void;
   /** Money already held for this call: attempts must stay inside it. */
   budgetMicros: number;
 }

@@ -163,7 +163,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const decisionId = newDecisionId(started);
     const seqs: number[] = [];
     const pendingEmits = new Set<Promise<unknown>>();
+    // The attempt currently running, as the executor's events name it (for deltas that do not say).
+    let current: { model: string; provider: string } | null = null;
     const emit: BoundEmit = (event) => {
+      if (event.model && event.provider) current = { model: event.model, provider: event.provider };
       const p = appender.append({ ...event, agent: agent.handle, decision: decisionId }).then((env) => {
         seqs.push(env.seq);
         return env;
@@ -194,6 +197,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       detail: { v: 1, requestHash: hash, decision: null, message: null, result: null } satisfies DecisionDetail,
       feedback: null,
     };
+    const onDelta = opts.onDelta;
     try {
       await store.decisions.insert(record);
     } catch (err) {
@@ -205,6 +209,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       throw err;
     }
 
+    opts.onStart?.({ decisionId });
     let held = 0; // money currently held and not yet charged or released
     const finish = async (
       result: RouteCallResult,
@@ -283,7 +288,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
           emit,
           budgetMicros: holdMicros,
           ...(opts.signal ? { signal: opts.signal } : {}),
-          ...(opts.onDelta ? { onDelta: opts.onDelta } : {}),
+          ...(onDelta
+            ? {
+                onDelta: (text: string, from?: { modelId: string; providerId: string }) => {
+                  const who = from ? { model: from.modelId, provider: from.providerId } : current;
+                  onDelta(text, who ?? { model: 'unknown', provider: 'unknown' });
+                },
+              }
+            : {}),
         });
       } catch (err) {
         logger.error({ err, decision: decisionId }, 'executor failed');

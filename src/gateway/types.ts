@@ -19,8 +19,10 @@ export interface RouteCallOptions {
   idempotencyKey?: string;
   /** Aborts the provider call (client disconnect). The call then ends as AllAttemptsFailed with class `aborted`. */
   signal?: AbortSignal;
-  /** Streamed completion text as it arrives (only from the attempt that ends up answering, as far as the executor knows). */
-  onDelta?: (text: string) => void;
+  /** Streamed completion text as it arrives, with the (model, provider) of the attempt producing it. */
+  onDelta?: (text: string, from: { model: string; provider: string }) => void;
+  /** Called once the decision exists (after validation, before planning): lets a stream name it up front. */
+  onStart?: (info: { decisionId: string }) => void;
 }
 
 /** One provider attempt of a decision, as the caller and the admin may see it (never prompt or completion text). */
