@@ -210,6 +210,10 @@ export interface ScoredCandidate {
   expectedCostMicros: number;
   /** Cost with the full output budget (maxOutputTokens) at the current price: what gets held. */
   worstCaseCostMicros: number;
+  /** Output budget for this model (the request's, clamped to the model's limit): send it as max_tokens so the worst case holds. */
+  maxOutputTokens: number;
+  /** Output tokens the expected cost and latency assume (learned per task type and model, else a per-task default). */
+  expectedOutputTokens: number;
   predictedLatencyMs: number;
   predictedTtftMs: number;
   /** 'measured' once enough samples exist for (provider, model), else 'reference'. */
@@ -303,6 +307,8 @@ export interface AttemptReport {
   retryAfterMs?: number;
   /** Epoch ms when the attempt ended. */
   at: number;
+  /** Epoch ms when the attempt was sent: lets the breaker ignore calls that were in flight before it opened. */
+  startedAt?: number;
 }
 
 export interface FeedbackReport {
