@@ -6,7 +6,6 @@
 // Everything it returns is labelled simulated. Tests use its fault-injection API (inject) to script failures.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { ModelInfo, ProviderConfig } from '../catalog/types.js';
 import { countInputTokens, createRng, logNormal, microsPerMTokToUsdPerToken, sampleFromSchema, sampleTokens } from './sim-text.js';
 
 export const SIMULATED_FINGERPRINT = 'ainfera-simulated';
@@ -647,31 +646,38 @@ export function startSimFleet(opts: SimFleetOptions): Promise<SimFleet> {
   return SimFleet.start(opts);
 }
 
+/** The slice of a catalog offering (src/catalog CatalogOffering) the fleet needs. */
+export interface SimOfferingSource {
+  providerId: string;
+  upstreamModel: string;
+  price: { inputPerMTokMicros: number; outputPerMTokMicros: number };
+  model: { name: string; contextWindow: number };
+  referenceOutputTokensPerSecond: number;
+  defaultTtftMs?: number;
+  provider?: { quirks?: Readonly<Record<string, string | number | boolean>> };
+}
+
 /**
- * The fleet's model list from the catalog: every (provider, model) a simulated provider config serves,
- * with the model's reference speed and context window and the configured price.
+ * The fleet's model list from the catalog (`catalog.offerings()`): every (provider, model) with its
+ * reference speed, context window and current price; a provider whose quirks say `assistantPrefill: false`
+ * rejects prefills like the real host. TTFT is scaled down from the provider's prior (real hosts are
+ * slower to first token than a loopback server needs to be to look realistic).
  */
-export function simModelsFromCatalog(models: readonly ModelInfo[], providers: readonly ProviderConfig[]): SimModelSpec[] {
-  const byId = new Map(models.map((m) => [m.id, m]));
-  const out: SimModelSpec[] = [];
-  for (const p of providers) {
-    const prefillQuirk = p.quirks?.assistantPrefill;
-    for (const [modelId, pm] of Object.entries(p.models)) {
-      const m = byId.get(modelId);
-      if (!m) continue;
-      out.push({
-        providerId: p.id,
-        upstreamModel: pm.upstream,
-        name: m.name,
-        outputTokensPerSecond: m.outputTokensPerSecond,
-        contextWindow: m.contextWindow,
-        inputPerMTokMicros: pm.inputPerMTokMicros ?? 500_000,
-        outputPerMTokMicros: pm.outputPerMTokMicros ?? 1_500_000,
-        rejectsAssistantPrefill: prefillQuirk === false,
-      });
-    }
-  }
-  return out;
+export function simModelsFromOfferings(offerings: readonly SimOfferingSource[]): SimModelSpec[] {
+  return offerings.map((o) => {
+    const spec: SimModelSpec = {
+      providerId: o.providerId,
+      upstreamModel: o.upstreamModel,
+      name: o.model.name,
+      outputTokensPerSecond: o.referenceOutputTokensPerSecond,
+      contextWindow: o.model.contextWindow,
+      inputPerMTokMicros: o.price.inputPerMTokMicros,
+      outputPerMTokMicros: o.price.outputPerMTokMicros,
+      rejectsAssistantPrefill: o.provider?.quirks?.assistantPrefill === false,
+    };
+    if (o.defaultTtftMs !== undefined) spec.ttftMs = Math.round(o.defaultTtftMs / 2);
+    return spec;
+  });
 }
 
 function key(providerId: string, model: string): string {

@@ -395,32 +395,30 @@ export class Executor {
       if (pending && current) {
         const retry = pending;
         pending = null;
-        if (retry.waitMs > 0) {
-          if (this.now() + retry.waitMs + MIN_ATTEMPT_MS >= deadline) {
-            // Not worth waiting: the deadline would pass. Fail over instead.
-          } else {
-            await this.sleep(retry.waitMs, signal);
-            waited = retry.waitMs;
-          }
+        // Waiting past the deadline is pointless: fail over instead.
+        const worthWaiting = retry.waitMs === 0 || this.now() + retry.waitMs + MIN_ATTEMPT_MS < deadline;
+        if (worthWaiting && retry.waitMs > 0) {
+          await this.sleep(retry.waitMs, signal);
+          waited = retry.waitMs;
         }
         if (signal?.aborted) {
           stop = 'aborted';
           break;
         }
-        if ((retry.waitMs === 0 || waited > 0) && this.deps.signals.tryAcquire(current.modelId, current.providerId, this.now())) {
-          cand = current;
-          kind = 'retry';
-        } else {
-          skip(current, 'breaker_open');
+        if (worthWaiting) {
+          if (this.deps.signals.tryAcquire(current.modelId, current.providerId, this.now())) {
+            cand = current;
+            kind = 'retry';
+          } else skip(current, 'breaker_open');
         }
       }
-      if (!cand) cand = nextCandidate();
-      if (!cand) break;
-      const remaining = deadline - this.now();
-      if (remaining < MIN_ATTEMPT_MS) {
+      if (!cand && deadline - this.now() < MIN_ATTEMPT_MS) {
         stop = 'deadline';
         break;
       }
+      if (!cand) cand = nextCandidate();
+      if (!cand) break;
+      const remaining = Math.max(MIN_ATTEMPT_MS, deadline - this.now());
       if (lastRoute && keyOf(lastRoute) !== keyOf(cand)) {
         emit({ kind: 'fallback', ...route(cand), fields: { fromModel: lastRoute.modelId, fromProvider: lastRoute.providerId, reason: lastReason || 'failed' } });
       }
@@ -457,7 +455,6 @@ export class Executor {
           }
         };
       }
-      const at0 = this.now();
       const r = await adapter.call(callOpts);
       const price = priceOf(cand);
       const n = attempts.length + 1;
@@ -476,7 +473,6 @@ export class Executor {
         if (!r.ok && r.error.retryAfterMs !== undefined) rep.retryAfterMs = r.error.retryAfterMs;
         this.deps.signals.recordAttempt(rep);
       }
-      void at0;
 
       if (r.ok) {
         const cost = callCostMicros(r.usage.inputTokens, r.usage.outputTokens, price);
@@ -614,7 +610,7 @@ export class Executor {
         message: `answered by ${c.providerId}/${c.modelId} after ${attempts.length} attempt(s)`,
       };
     } else {
-      const reason: StopReason = stop ?? (attempts.length === 0 ? 'all_failed' : 'all_failed');
+      const reason: StopReason = stop ?? 'all_failed';
       const message = describeFailure(reason, lastError, attempts.length, skipped.length);
       const fields: Record<string, string | number> = { reason, attempts: attempts.length, skipped: skipped.length };
       if (lastError) {
