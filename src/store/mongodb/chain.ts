@@ -1,30 +1,37 @@
 // The chain in MongoDB.
 //
 // Collections: `chain` (insert-only; `_id` is the seq, so the mandatory unique _id index is the unique
-// seq index), `meta` (the `head` document), `checkpoints` (`_id` is the index, unique index on size).
+// seq index), `links` (one document per appended batch, see below), `checkpoints` (`_id` is the index,
+// unique index on size).
 //
-// Why appends can never fork, and what happens in a crash (no multi-document transaction needed):
-//   1. COMMIT POINT. One findOneAndUpdate on the head document, filtered on
-//      {_id:'head', seq: after.seq, hash: after.hash, pending: null}, moves the head to the batch's last
-//      entry AND stores the whole batch inside the head document (`pending`). A single-document update is
-//      atomic on every deployment (standalone, replica set, sharded), so exactly one writer wins for a
-//      given head; the loser matches nothing, writes nothing, and gets the current head back.
-//   2. MATERIALIZE. The winner inserts the batch into `chain`, then clears `pending` (only if it still
-//      names this batch). The append resolves after that, so an acknowledged entry is readable.
-//   Crash between 1 and 2: the batch is already durable in the head document, and its content is fixed
-//   (seqs, hashes, signatures). Any later head() / append() / feed tick in any process sees `pending`,
-//   re-inserts whatever is missing (duplicate-key errors on seqs already there are expected and ignored:
-//   the only document that can ever hold seq k is the one from the batch that won the CAS over k), and
-//   clears it. So the crash window never loses an acknowledged batch (it was not acknowledged yet, but it
-//   is kept anyway: a roll forward, never a rollback), never leaves a half batch, and never blocks the
-//   chain. A new CAS requires `pending: null`, so a batch is fully materialized before the next one.
-// Why not a transaction: it needs a replica set, and the design above is equally safe everywhere with
-// fewer round trips on the common path (CAS, insertMany, clear). The price: the batch is written twice
-// (head document + chain), and a batch must fit in one 16 MB document (MAX_BATCH_BYTES guards this).
+// Why two writers can never fork the chain, and what a crash leaves behind:
+//   1. COMMIT POINT: a compare-and-swap on the head, written as an insert-if-absent. Appending after
+//      head (k, h) inserts the link document {_id: k, afterHash: h, last, lastHash, docs: the batch}
+//      (`_id` -1 after the empty chain). The unique _id index admits exactly one successor of seq k:
+//      of two writers on the same head one inserts, the other gets E11000, writes nothing, and is told
+//      the current head. Before inserting, `after` is checked to be the end of a committed link with
+//      that hash (immutable once written, so checking first is race-free): a stale, forged or mid-batch
+//      `after` is refused the same way. Induction over seqs then gives one chain: no seq is covered by
+//      two links.
+//   2. MATERIALIZE: the winner inserts the batch into `chain` in seq order, then drops `docs` from its
+//      link. The append resolves after that, so an acknowledged entry is readable.
+//   Crash between 1 and 2: the batch is durable inside its link and its content is fixed (seqs, hashes,
+//   signatures). head() and the next append() in any process see a link that still carries `docs` and
+//   re-insert what is missing (E11000 on a seq already there is expected: only this link's entry can
+//   hold it; a different hash there is reported as a broken invariant, never papered over). A link is
+//   committed only after its predecessor is fully materialized, so at most the newest link is ever
+//   unfinished: the crash window loses nothing, leaves no half batch visible for long and never blocks
+//   the chain (roll forward, never rollback).
+// Why an insert and not findOneAndUpdate on a head document: both are atomic on a real server, but
+// unique-index inserts are the guarantee every MongoDB-wire server gets right - the jongodb look-alike
+// applies conditional updates non-atomically (measured: several CAS winners per 200 racing rounds)
+// while its unique indexes hold. Why not a transaction: it needs a replica set; this is as safe on
+// every deployment, in two writes on the common path (link, entries) plus the `docs` clean-up.
+// Limit: a batch travels inside one link document, so it must stay under 16 MB (MAX_BATCH_BYTES).
 //
 // Durability: the client uses writeConcern {w: 'majority', j: true}, so nothing resolves before it is
-// journaled on a majority. Reads of entries use readConcern 'majority', so the live feed never delivers
-// an entry that a failover could roll back.
+// journaled on a majority. Reads use readConcern 'majority', so the live feed never delivers an entry
+// that a failover could roll back.
 import type { ChangeStream, ChangeStreamInsertDocument, Collection, Db } from 'mongodb';
 import { SeqFeed } from '../feed.js';
 import type { AppendResult, ChainHeadRef, ChainStore, EntryWatch, StoredCheckpoint, StoredEntry } from '../port.js';
@@ -36,7 +43,7 @@ import { isDuplicateKey } from './errors.js';
 const POLL_MS = 40;
 /** Beside a live change stream, a slow poll only as a safety net (an event missed for any reason). */
 const SAFETY_POLL_MS = 1000;
-/** The batch travels inside the head document: stay well under MongoDB's 16 MB document limit. */
+/** The batch travels inside its link document: stay well under MongoDB's 16 MB document limit. */
 const MAX_BATCH_BYTES = 12 * 1024 * 1024;
 
 export interface EntryDoc {
@@ -51,11 +58,13 @@ export interface EntryDoc {
   time: string;
 }
 
-interface HeadDoc {
-  _id: 'head';
-  seq: number;
-  hash: string | null;
-  pending: { last: number; docs: EntryDoc[] } | null;
+/** The successor claim of seq `_id` (-1: the first batch). `docs` is dropped once materialized. */
+interface LinkDoc {
+  _id: number;
+  afterHash: string | null;
+  last: number;
+  lastHash: string;
+  docs?: EntryDoc[];
 }
 
 interface CheckpointDoc {
@@ -82,7 +91,9 @@ function toCheckpoint(d: CheckpointDoc): StoredCheckpoint {
 
 export class MongoChainStore implements ChainStore {
   private readonly chain: Collection<EntryDoc>;
-  private readonly meta: Collection<HeadDoc>;
+  private readonly links: Collection<LinkDoc>;
+  /** The last link this instance committed and materialized itself: appending after it needs no checks. */
+  private ownEnd: ChainHeadRef | null = null;
   private readonly cps: Collection<CheckpointDoc>;
   private readonly feed: SeqFeed;
   private stream: ChangeStream<EntryDoc, ChangeStreamInsertDocument<EntryDoc>> | null = null;
@@ -93,7 +104,7 @@ export class MongoChainStore implements ChainStore {
 
   constructor(db: Db, opts: { changeStreams: boolean }) {
     this.chain = db.collection<EntryDoc>('chain', { readConcern: { level: 'majority' } });
-    this.meta = db.collection<HeadDoc>('meta');
+    this.links = db.collection<LinkDoc>('links', { readConcern: { level: 'majority' } });
     this.cps = db.collection<CheckpointDoc>('checkpoints', { readConcern: { level: 'majority' } });
     this.changeStreamsUnsupported = !opts.changeStreams;
     this.feed = new SeqFeed(
@@ -111,14 +122,9 @@ export class MongoChainStore implements ChainStore {
         { key: { decision: 1, _id: 1 }, name: 'decision_seq' },
         { key: { agent: 1, _id: 1 }, name: 'agent_seq' },
       ]),
+      db.collection('links').createIndex({ last: 1 }, { unique: true, name: 'last_1' }),
       db.collection('checkpoints').createIndex({ size: 1 }, { unique: true, name: 'size_1' }),
     ]);
-    try {
-      await db.collection<HeadDoc>('meta').updateOne({ _id: 'head' }, { $setOnInsert: { seq: -1, hash: null, pending: null } }, { upsert: true });
-    } catch (err) {
-      // Two processes initializing at once: the other one created it.
-      if (!isDuplicateKey(err)) throw err;
-    }
   }
 
   /** How the live feed currently learns about new entries (for diagnostics and tests). */
@@ -132,10 +138,11 @@ export class MongoChainStore implements ChainStore {
   }
 
   async head(): Promise<ChainHeadRef | null> {
-    const h = await this.meta.findOne({ _id: 'head' });
-    if (!h) throw new Error('chain head document is missing (schema not initialized)');
-    if (h.pending) await this.materialize(h.pending.docs, h.pending.last);
-    return h.seq < 0 || h.hash === null ? null : { seq: h.seq, hash: h.hash };
+    const latest = await this.links.find({}).sort({ _id: -1 }).limit(1).next();
+    if (!latest) return null;
+    // Only the newest link can be unfinished (a writer died, or is still inserting): finish it.
+    if (latest.docs) await this.materialize(latest);
+    return { seq: latest.last, hash: latest.lastHash };
   }
 
   async append(after: ChainHeadRef | null, entries: StoredEntry[]): Promise<AppendResult> {
@@ -148,43 +155,60 @@ export class MongoChainStore implements ChainStore {
     let bytes = 0;
     for (const d of docs) bytes += d.canonical.length + d.sig.length + d.keyId.length + d.kind.length + d.agent.length + d.decision.length + 200;
     if (bytes > MAX_BATCH_BYTES) throw new StoreInputError(`batch of ${docs.length} entries is too large for one append (about ${bytes} bytes); split it`, 'entries');
-    const last = docs[docs.length - 1]!;
-    for (;;) {
-      const won = await this.meta.findOneAndUpdate(
-        { _id: 'head', seq: after?.seq ?? -1, hash: after?.hash ?? null, pending: null },
-        { $set: { seq: last._id, hash: last.hash, pending: { last: last._id, docs } } },
-        { projection: { _id: 1 } },
-      );
-      if (won) break;
-      // Either the head moved (stale `after`: write nothing, report the head) or the previous batch is
-      // still being materialized (head() finishes it; then the CAS is tried again).
-      const cur = await this.head();
-      if (!sameHead(cur, after)) return { ok: false, head: cur };
+
+    if (after !== null && !sameHead(this.ownEnd, after)) {
+      // `after` must end a committed link with this very hash; its batch must be in `chain` before a
+      // successor is committed (so at most the newest link is ever unfinished).
+      const pred = await this.links.findOne({ last: after.seq });
+      if (!pred || pred.lastHash !== after.hash) return { ok: false, head: await this.head() };
+      if (pred.docs) await this.materialize(pred);
     }
-    await this.materialize(docs, last._id);
+    const last = docs[docs.length - 1]!;
+    const link: LinkDoc = { _id: after?.seq ?? -1, afterHash: after?.hash ?? null, last: last._id, lastHash: last.hash, docs };
+    try {
+      await this.links.insertOne(link);
+    } catch (err) {
+      if (isDuplicateKey(err)) return { ok: false, head: await this.head() };
+      // Unknown outcome (e.g. the connection dropped after the server applied it): look before failing.
+      const mine = await this.links.findOne({ _id: link._id }).catch(() => null);
+      if (mine?.lastHash !== link.lastHash) {
+        if (mine) return { ok: false, head: await this.head() };
+        throw err;
+      }
+    }
+    await this.materialize(link);
+    this.ownEnd = { seq: last._id, hash: last.hash };
     this.feed.wake();
     return { ok: true };
   }
 
-  /** Insert a committed batch into `chain` (idempotent) and clear it from the head document. */
-  private async materialize(docs: EntryDoc[], last: number): Promise<void> {
+  /** Insert a committed link's batch into `chain` in seq order (idempotent), then drop its copy. */
+  private async materialize(link: LinkDoc): Promise<void> {
+    const docs = link.docs ?? [];
     try {
       await this.chain.insertMany(docs, { ordered: true });
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
-      // Another process is materializing (or has materialized) the same batch: add only what is missing.
+      // Another process is materializing (or has materialized) the same batch: add only what is
+      // missing, in order, so the batch's last entry is present only once all of it is.
       const first = docs[0]!._id;
-      const present = new Set((await this.chain.find({ _id: { $gte: first, $lte: last } }, { projection: { _id: 1 } }).toArray()).map((d) => d._id));
+      const present = new Map((await this.chain.find({ _id: { $gte: first, $lte: link.last } }, { projection: { _id: 1, hash: 1 } }).toArray()).map((d) => [d._id, d.hash]));
       for (const d of docs) {
-        if (present.has(d._id)) continue;
+        const there = present.get(d._id);
+        if (there !== undefined && there !== d.hash) {
+          throw new Error(`chain invariant violated: seq ${d._id} holds ${there}, its committed link has ${d.hash}`);
+        }
+        if (there !== undefined) continue;
         try {
           await this.chain.insertOne(d);
         } catch (e) {
           if (!isDuplicateKey(e)) throw e;
+          const now = await this.chain.findOne({ _id: d._id }, { projection: { hash: 1 } });
+          if (now?.hash !== d.hash) throw new Error(`chain invariant violated: seq ${d._id} holds ${now?.hash}, its committed link has ${d.hash}`);
         }
       }
     }
-    await this.meta.updateOne({ _id: 'head', 'pending.last': last }, { $set: { pending: null } });
+    await this.links.updateOne({ _id: link._id }, { $unset: { docs: '' } });
   }
 
   async entries(fromSeq: number, limit: number): Promise<StoredEntry[]> {
