@@ -189,8 +189,9 @@ export function predictLatency(
   referenceTokensPerSec: number,
   out: LatencyPrediction,
 ): LatencyPrediction {
-  const ttftOk = stats.n >= minSamples && Number.isFinite(stats.ttftP50);
-  const tpsOk = stats.nSpeed >= minSamples && Number.isFinite(stats.tpsP50) && stats.tpsP50 > 0;
+  // Effective (decayed) counts, rounded: five fresh samples count as five, not 4.9999.
+  const ttftOk = Math.round(stats.n) >= minSamples && Number.isFinite(stats.ttftP50);
+  const tpsOk = Math.round(stats.nSpeed) >= minSamples && Number.isFinite(stats.tpsP50) && stats.tpsP50 > 0;
   out.ttftMs = ttftOk ? stats.ttftP50 : referenceTtftMs;
   out.tokensPerSec = tpsOk ? stats.tpsP50 : referenceTokensPerSec;
   out.source = ttftOk || tpsOk ? 'measured' : 'reference';
