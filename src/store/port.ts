@@ -49,6 +49,9 @@ export interface ChainStore {
    * Resolves only once the batch is durable. On a head mismatch nothing is written and the current
    * head is returned, so the single sequencer can re-sequence: two writers can never fork the chain.
    * Entries must be consecutive seqs starting at after.seq + 1 (0 on an empty chain).
+   * A malformed batch or head throws StoreInputError (nothing written); an empty batch is a no-op that
+   * still reports a stale head. Any other error (I/O, lost connection) means the outcome is unknown:
+   * re-read head() before re-sequencing (MongoDB: a batch whose commit landed is completed by head()).
    */
   append(after: ChainHeadRef | null, entries: StoredEntry[]): Promise<AppendResult>;
   /** Entries with seq in [fromSeq, fromSeq + limit), in seq order. */
@@ -74,6 +77,7 @@ export interface ChainStore {
    * Live feed: calls `onEntries` with every entry of seq >= fromSeq, in order, exactly once, as it becomes
    * durable from any process sharing this store (MongoDB: change streams on a replica set, polling by seq
    * elsewhere; SQLite: polling by seq, woken at once by appends from this process).
+   * An exception thrown by `onEntries` goes to `onError`; those entries still count as delivered.
    */
   watch(fromSeq: number, onEntries: (entries: StoredEntry[]) => void, onError?: (err: Error) => void): EntryWatch;
 }
@@ -103,7 +107,9 @@ export interface AccountsStore {
   agentByHandle(handle: string): Promise<AgentRecord | null>;
   listAgents(): Promise<AgentRecord[]>;
   setPolicy(id: string, policy: unknown): Promise<AgentRecord | null>;
-  /** Add credit; returns the new balance. */
+  // credit/hold/release: `micros` must be a non-negative safe integer, else StoreInputError (field
+  // 'micros'); an unknown agent id throws StoreNotFoundError; nothing changes in either case.
+  /** Add credit; returns the new balance. A balance past Number.MAX_SAFE_INTEGER is refused (StoreInputError). */
   credit(id: string, micros: Micros): Promise<Micros>;
   /** Atomically take `micros` iff the balance covers it: the balance never goes negative, even under concurrency. */
   hold(id: string, micros: Micros): Promise<HoldResult>;
@@ -157,7 +163,11 @@ export interface DecisionsStore {
   update(id: string, patch: Partial<Omit<DecisionRecord, 'id' | 'agentId' | 'createdAt'>>): Promise<DecisionRecord | null>;
   byIds(ids: readonly string[]): Promise<(DecisionRecord | null)[]>;
   byIdempotencyKey(agentId: string, key: string): Promise<DecisionRecord | null>;
-  /** Newest first. `after` is an opaque cursor from a previous page (the last item's id). */
+  /**
+   * Newest first (createdAt, then id, descending), keyset-paginated: pages stay stable and complete while
+   * decisions are added. `after` is an opaque cursor from a previous page (the last item's id); an
+   * unknown cursor throws StoreInputError.
+   */
   list(filter: DecisionFilter, first: number, after?: string): Promise<DecisionPage>;
 }
 
