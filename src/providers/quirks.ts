@@ -46,6 +46,22 @@ export function resolveQuirks(providerId: string, ...overrides: (Partial<Provide
   return q;
 }
 
+/** Known quirk keys from a config record (`Record<string, string|number|boolean>`); unknown keys are ignored. */
+export function quirksFromRecord(rec: Readonly<Record<string, string | number | boolean>> | undefined): Partial<ProviderQuirks> {
+  const out: Partial<ProviderQuirks> = {};
+  if (!rec) return out;
+  for (const k of Object.keys(DEFAULT_QUIRKS) as (keyof ProviderQuirks)[]) {
+    const v = rec[k];
+    if (v === undefined) continue;
+    if (k === 'maxTokensField') {
+      if (v === 'max_tokens' || v === 'max_completion_tokens') out.maxTokensField = v;
+    } else if (typeof v === 'boolean') {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
 /** True when the conversation ends with an assistant message that the model should continue. */
 export function hasAssistantPrefill(messages: readonly ChatMessage[]): boolean {
   const last = messages[messages.length - 1];

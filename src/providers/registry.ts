@@ -3,7 +3,9 @@
 import type { ProviderConfig } from '../catalog/types.js';
 import { OpenAICompatibleAdapter } from './openai-compatible.js';
 import { ProviderPools } from './pool.js';
-import { DEFAULT_QUIRKS, type ProviderQuirks } from './quirks.js';
+import { quirksFromRecord } from './quirks.js';
+
+export { quirksFromRecord };
 
 export interface AdapterRegistryOptions {
   /** Pool registry to share (default: a new one owned by this registry, closed by close()). */
@@ -12,22 +14,6 @@ export interface AdapterRegistryOptions {
   baseUrlFor?: (p: ProviderConfig) => string;
   env?: Record<string, string | undefined>;
   connectMs?: number;
-}
-
-/** Known quirk keys from a config record (`Record<string, string|number|boolean>`); unknown keys are ignored. */
-export function quirksFromRecord(rec: Readonly<Record<string, string | number | boolean>> | undefined): Partial<ProviderQuirks> {
-  const out: Partial<ProviderQuirks> = {};
-  if (!rec) return out;
-  for (const k of Object.keys(DEFAULT_QUIRKS) as (keyof ProviderQuirks)[]) {
-    const v = rec[k];
-    if (v === undefined) continue;
-    if (k === 'maxTokensField') {
-      if (v === 'max_tokens' || v === 'max_completion_tokens') out.maxTokensField = v;
-    } else if (typeof v === 'boolean') {
-      out[k] = v;
-    }
-  }
-  return out;
 }
 
 export class AdapterRegistry {

@@ -6,6 +6,7 @@
 // Everything it returns is labelled simulated. Tests use its fault-injection API (inject) to script failures.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { quirksFromRecord, resolveQuirks } from './quirks.js';
 import { countInputTokens, createRng, logNormal, microsPerMTokToUsdPerToken, sampleFromSchema, sampleTokens } from './sim-text.js';
 
 export const SIMULATED_FINGERPRINT = 'ainfera-simulated';
@@ -673,7 +674,8 @@ export function simModelsFromOfferings(offerings: readonly SimOfferingSource[]):
       contextWindow: o.model.contextWindow,
       inputPerMTokMicros: o.price.inputPerMTokMicros,
       outputPerMTokMicros: o.price.outputPerMTokMicros,
-      rejectsAssistantPrefill: o.provider?.quirks?.assistantPrefill === false,
+      // The same quirk table the adapter uses: a host known to reject prefills rejects them here too.
+      rejectsAssistantPrefill: !resolveQuirks(o.providerId, quirksFromRecord(o.provider?.quirks)).assistantPrefill,
     };
     if (o.defaultTtftMs !== undefined) spec.ttftMs = Math.round(o.defaultTtftMs / 2);
     return spec;

@@ -81,7 +81,7 @@ export interface CatalogView {
   offering(
     providerId: string,
     modelId: string,
-  ): { price: { inputPerMTokMicros: number; outputPerMTokMicros: number }; model: { contextWindow: number }; provider?: { quirks?: unknown } } | undefined;
+  ): { price: { inputPerMTokMicros: number; outputPerMTokMicros: number }; model: { contextWindow: number; maxOutputTokens?: number } } | undefined;
 }
 
 /** A chain event without agent/decision (the caller binds them), or a full EventInput. */
@@ -277,7 +277,6 @@ export class Executor {
     const taskType = plan.taskType;
     const inputTokens = plan.estimate.inputTokens;
     const maxOutputTokens = plan.estimate.maxOutputTokens;
-    const chatRequest = toChatRequest(request, maxOutputTokens);
 
     // Chain events go out in call order; we await them all before returning (durable with the result).
     const emitted: Promise<unknown>[] = [];
@@ -296,6 +295,7 @@ export class Executor {
     const queue = plan.attempts.slice();
     const excludedModels = new Set<string>();
     const excludedProviders = new Set<string>();
+    const tooSmallModels = new Set<string>();
     let minContextExclusive = 0;
     const sameRetries = new Map<string, number>();
     const adjustFor = new Map<string, { stripPrefill?: boolean; noSystemRole?: boolean }>();
@@ -328,6 +328,11 @@ export class Executor {
     const priceOf = (c: ScoredCandidate): { inputPerMTokMicros: number; outputPerMTokMicros: number } =>
       this.deps.catalog?.offering(c.providerId, c.modelId)?.price ?? c.price;
     const contextOf = (c: ScoredCandidate): number | undefined => this.deps.catalog?.offering(c.providerId, c.modelId)?.model.contextWindow;
+    // The output cap sent is the plan's budget (so the hold covers the cost), within what the model can emit.
+    const maxOutOf = (c: ScoredCandidate): number => {
+      const modelMax = this.deps.catalog?.offering(c.providerId, c.modelId)?.model.maxOutputTokens;
+      return modelMax !== undefined && modelMax < maxOutputTokens ? modelMax : maxOutputTokens;
+    };
     const costCap = (): number | null => {
       const caps = [input.budgetMicros, plan.caps.costCeilingMicros].filter((v): v is number => typeof v === 'number');
       return caps.length ? Math.min(...caps) : null;
@@ -348,16 +353,16 @@ export class Executor {
           skip(c, 'provider_auth_failed');
           continue;
         }
-        if (minContextExclusive > 0) {
+        if (minContextExclusive > 0 || tooSmallModels.has(c.modelId)) {
           const ctx = contextOf(c);
-          if (ctx === undefined || ctx <= minContextExclusive) {
+          if (tooSmallModels.has(c.modelId) || ctx === undefined || ctx <= minContextExclusive) {
             skip(c, 'context_too_small');
             continue;
           }
         }
         const cap = costCap();
         if (cap !== null) {
-          const worst = callCostMicros(inputTokens, maxOutputTokens, priceOf(c));
+          const worst = callCostMicros(inputTokens, maxOutOf(c), priceOf(c));
           if (wastedMicros + worst > cap) {
             skip(c, 'over_budget');
             continue;
@@ -439,7 +444,7 @@ export class Executor {
       const onDelta = input.onDelta;
       const callOpts: CallOptions = {
         upstreamModel: cand.upstreamModel,
-        request: chatRequest,
+        request: toChatRequest(request, maxOutOf(cand)),
         stream: L.upstreamStream,
         timeouts,
         modelQuirks: quirks,
@@ -563,7 +568,7 @@ export class Executor {
         const ctx = contextOf(cand);
         // Unknown window: at least never this model again.
         if (ctx !== undefined) minContextExclusive = Math.max(minContextExclusive, ctx);
-        excludedModels.add(cand.modelId);
+        tooSmallModels.add(cand.modelId);
       }
     }
 
