@@ -1,0 +1,263 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DecisionNotFoundError, FeedbackAlreadyGivenError, ForeignDecisionError, NoModelAnsweredError, type RouteCallResult, type RouteSuccess } from '../../src/gateway/types.js';
+import type { PlanOk, RouteRequest } from '../../src/routing/types.js';
+import { chat, parsedCanonical, startHarness, type Harness } from './harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+function ok(r: RouteCallResult): RouteSuccess {
+  if (r.type !== 'RouteSuccess') throw new Error(`expected RouteSuccess, got ${JSON.stringify(r).slice(0, 600)}`);
+  return r;
+}
+
+async function entriesOf(decisionId: string): Promise<Record<string, unknown>[]> {
+  return parsedCanonical((await h.store.chain.entriesOfDecision(decisionId)).map((e) => e.canonical));
+}
+
+function firstPick(req: RouteRequest): PlanOk {
+  const plan = h.router.plan(req, { now: Date.now() });
+  if (!plan.ok) throw new Error('expected an eligible plan');
+  return plan;
+}
+
+describe('routeCall', () => {
+  it('routes, holds the worst case, charges the answer, refunds the rest, and audits every step', async () => {
+    const { record } = await h.agent('gw-success', 5_000_000);
+    const r = ok(await h.gateway.routeCall(record, chat('Say hello to the gateway test')));
+    expect(r.content.length).toBeGreaterThan(0);
+    expect(r.simulated).toBe(true);
+    expect(h.catalog.model(r.model)).toBeDefined();
+    expect(Number.isSafeInteger(r.costMicros)).toBe(true);
+    expect(r.costMicros).toBeGreaterThan(0);
+    expect(r.holdMicros).toBeGreaterThanOrEqual(r.costMicros);
+    expect(r.balanceMicros).toBe(5_000_000 - r.costMicros);
+    expect(await h.balance(record.id)).toBe(5_000_000 - r.costMicros);
+    expect(r.decision.candidates.length).toBeGreaterThan(1);
+    expect(r.decision.attempts).toHaveLength(1);
+    expect(r.decision.attempts[0]).toMatchObject({ ok: true, model: r.model, provider: r.provider, costMicros: r.costMicros });
+
+    const entries = await entriesOf(r.decisionId);
+    expect(entries.map((e) => e.seq)).toEqual(r.chainSeqs);
+    const kinds = entries.map((e) => e.kind);
+    expect(kinds[0]).toBe('request');
+    expect(kinds).toEqual(expect.arrayContaining(['request', 'debited', 'routed', 'provider_ok', 'completed', 'refunded']));
+    // The hold precedes any provider event; the refund follows the completion.
+    expect(kinds.indexOf('debited')).toBeLessThan(kinds.indexOf('provider_ok'));
+    expect(kinds.indexOf('refunded')).toBeGreaterThan(kinds.indexOf('completed'));
+    for (const e of entries) expect(e.agent).toBe('gw-success');
+    const request = entries[0]!;
+    expect(request.requestHash).toMatch(/^0x[0-9a-f]{64}$/);
+    const refunded = entries.find((e) => e.kind === 'refunded')!;
+    expect(refunded).toMatchObject({ holdMicros: r.holdMicros, costMicros: r.costMicros, refundMicros: r.holdMicros - r.costMicros });
+
+    const [d] = await h.store.decisions.byIds([r.decisionId]);
+    expect(d).toMatchObject({ outcome: 'completed', model: r.model, provider: r.provider, costMicros: r.costMicros, holdMicros: r.holdMicros, chainSeqs: r.chainSeqs });
+    // Without an idempotency key the private record keeps no completion text.
+    expect(JSON.stringify(d?.detail)).not.toContain(r.content);
+  });
+
+  it('refuses bad input naming the field and writes nothing', async () => {
+    const { record } = await h.agent('gw-invalid', 1_000_000);
+    const before = (await h.chainText()).length;
+    const cases: [unknown, string][] = [
+      [{ messages: [] }, 'messages'],
+      [{ messages: [{ role: 'user', content: 'x' }, { role: 'wizard', content: 'x' }] }, 'messages.1.role'],
+      [{ messages: [{ role: 'user', content: 'x' }], maxOutputTokens: 0 }, 'maxOutputTokens'],
+      [{ messages: [{ role: 'user', content: 'x' }], caps: { costCeilingMicros: 1.5 } }, 'caps.costCeilingMicros'],
+      [{ messages: [{ role: 'user', content: 'x' }], taskType: 'poetry' }, 'taskType'],
+      [{ messages: [{ role: 'user', content: 'x' }], temperature: 3 }, 'temperature'],
+      [{ messages: [{ role: 'user', content: [{ type: 'audio' }] }] }, 'messages.0.content.0.type'],
+      [{ messages: [{ role: 'user', content: 'x' }], surprise: 1 }, 'surprise'],
+    ];
+    for (const [req, field] of cases) {
+      const r = await h.gateway.routeCall(record, req as RouteRequest);
+      expect(r, field).toMatchObject({ type: 'ValidationError', field });
+    }
+    const badKey = await h.gateway.routeCall(record, chat('x'), { idempotencyKey: 'has space' });
+    expect(badKey).toMatchObject({ type: 'ValidationError', field: 'idempotencyKey' });
+    expect((await h.chainText()).length).toBe(before);
+    expect((await h.store.decisions.list({ agentId: record.id }, 10)).items).toHaveLength(0);
+    expect(await h.balance(record.id)).toBe(1_000_000);
+  });
+
+  it('returns NoEligibleModel with a reason per candidate, and moves no money', async () => {
+    const { record } = await h.agent('gw-caps', 1_000_000);
+    const calls = h.fleet.requests.length;
+    const r = await h.gateway.routeCall(record, chat('hi', { caps: { costCeilingMicros: 1 } }));
+    expect(r.type).toBe('NoEligibleModel');
+    if (r.type !== 'NoEligibleModel') return;
+    expect(r.candidates.length).toBeGreaterThan(1);
+    for (const c of r.candidates) {
+      expect(c.eligible).toBe(false);
+      expect(c.refusals.length).toBeGreaterThan(0);
+    }
+    expect(r.candidates.some((c) => c.refusals.some((x) => x.kind === 'over_cost_cap'))).toBe(true);
+    expect(h.fleet.requests.length).toBe(calls);
+    expect(await h.balance(record.id)).toBe(1_000_000);
+    const kinds = (await entriesOf(r.decisionId)).map((e) => e.kind);
+    expect(kinds).toEqual(['request', 'rejected']);
+    const [d] = await h.store.decisions.byIds([r.decisionId]);
+    expect(d?.outcome).toBe('rejected');
+  });
+
+  it('answers InsufficientCredit before any provider is called', async () => {
+    const { record } = await h.agent('gw-broke', 1);
+    const calls = h.fleet.requests.length;
+    const r = await h.gateway.routeCall(record, chat('hi'));
+    expect(r.type).toBe('InsufficientCredit');
+    if (r.type !== 'InsufficientCredit') return;
+    expect(r.balanceMicros).toBe(1);
+    expect(r.requiredMicros).toBeGreaterThan(1);
+    expect(h.fleet.requests.length).toBe(calls);
+    expect(await h.balance(record.id)).toBe(1);
+    const entries = await entriesOf(r.decisionId);
+    expect(entries.map((e) => e.kind)).toEqual(['request', 'rejected']);
+    expect(entries[1]).toMatchObject({ reason: 'insufficient_credit', requiredMicros: r.requiredMicros, balanceMicros: 1 });
+  });
+
+  it('does not bill failed attempts: everything fails → AllAttemptsFailed and the whole hold comes back', async () => {
+    const { record } = await h.agent('gw-fail', 1_000_000);
+    const req = chat('this will fail', { pin: { model: 'glm-4.6' } });
+    const plan = firstPick(req);
+    const rules = plan.attempts.map((c) => h.fleet.inject({ providerId: c.providerId, model: c.upstreamModel, fault: { kind: 'status', status: 500 } }));
+    try {
+      const r = await h.gateway.routeCall(record, req);
+      expect(r.type).toBe('AllAttemptsFailed');
+      if (r.type !== 'AllAttemptsFailed') return;
+      expect(r.attempts.length).toBeGreaterThan(0);
+      for (const a of r.attempts) expect(a).toMatchObject({ ok: false, errorClass: 'overloaded', costMicros: 0 });
+      expect(await h.balance(record.id)).toBe(1_000_000);
+      const kinds = (await entriesOf(r.decisionId)).map((e) => e.kind);
+      expect(kinds).toEqual(expect.arrayContaining(['debited', 'provider_error', 'rejected', 'refunded']));
+      const refunded = (await entriesOf(r.decisionId)).find((e) => e.kind === 'refunded')!;
+      expect(refunded.costMicros).toBe(0);
+    } finally {
+      for (const rule of rules) rule.remove();
+    }
+  });
+
+  it('falls back after a provider 429 and bills only the answer', async () => {
+    const { record } = await h.agent('gw-fallback', 5_000_000);
+    const req = chat('fallback please', { taskType: 'chat' });
+    const first = firstPick(req).attempts[0]!;
+    const rule = h.fleet.inject({ providerId: first.providerId, model: first.upstreamModel, fault: { kind: 'rate_limit', retryAfterSeconds: 30 } });
+    try {
+      const r = ok(await h.gateway.routeCall(record, req));
+      expect(`${r.provider}/${r.model}`).not.toBe(`${first.providerId}/${first.modelId}`);
+      expect(r.decision.attempts[0]).toMatchObject({ ok: false, errorClass: 'rate_limited', model: first.modelId, costMicros: 0 });
+      expect(r.decision.attempts.at(-1)).toMatchObject({ ok: true, model: r.model });
+      expect(await h.balance(record.id)).toBe(5_000_000 - r.costMicros);
+      const kinds = (await entriesOf(r.decisionId)).map((e) => e.kind);
+      expect(kinds).toEqual(expect.arrayContaining(['provider_error', 'fallback', 'provider_ok', 'completed']));
+    } finally {
+      rule.remove();
+    }
+  });
+
+  it('never lets concurrent calls take the balance below zero; charges add up', async () => {
+    const req = chat('concurrent', { pin: { model: 'glm-4.6' } });
+    const hold = Math.max(...firstPick(req).attempts.map((c) => c.worstCaseCostMicros));
+    const credit = hold * 3 + Math.floor(hold / 2);
+    const { record } = await h.agent('gw-race', credit);
+    const results = await Promise.all(Array.from({ length: 12 }, () => h.gateway.routeCall(record, req)));
+    const successes = results.filter((r): r is RouteSuccess => r.type === 'RouteSuccess');
+    const refused = results.filter((r) => r.type === 'InsufficientCredit');
+    expect(successes.length).toBeGreaterThan(0);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(successes.length + refused.length).toBe(12);
+    const final = await h.balance(record.id);
+    expect(final).toBeGreaterThanOrEqual(0);
+    expect(successes.reduce((s, r) => s + r.costMicros, 0)).toBe(credit - final);
+  });
+
+  it('replays an idempotency key without calling again, and refuses the key for another request', async () => {
+    const { record } = await h.agent('gw-idem', 5_000_000);
+    const first = ok(await h.gateway.routeCall(record, chat('idempotent call'), { idempotencyKey: 'order-42' }));
+    const calls = h.fleet.requests.length;
+    const balance = await h.balance(record.id);
+    const again = ok(await h.gateway.routeCall(record, chat('idempotent call'), { idempotencyKey: 'order-42' }));
+    expect(again.replayed).toBe(true);
+    expect(again.decisionId).toBe(first.decisionId);
+    expect(again.content).toBe(first.content);
+    expect(again.chainSeqs).toEqual(first.chainSeqs);
+    expect(h.fleet.requests.length).toBe(calls);
+    expect(await h.balance(record.id)).toBe(balance);
+
+    const other = await h.gateway.routeCall(record, chat('a different request'), { idempotencyKey: 'order-42' });
+    expect(other).toMatchObject({ type: 'ValidationError', field: 'idempotencyKey' });
+
+    // Concurrent first use of one key: one call, one charge.
+    const calls2 = h.fleet.requests.length;
+    const pair = await Promise.all([0, 1].map(() => h.gateway.routeCall(record, chat('twice at once'), { idempotencyKey: 'order-43' })));
+    const [a, b] = pair.map(ok);
+    expect(a!.decisionId).toBe(b!.decisionId);
+    expect(h.fleet.requests.length).toBe(calls2 + 1);
+    // Keys are per agent: another agent's same key is its own call.
+    const { record: other2 } = await h.agent('gw-idem-2', 5_000_000);
+    const c = ok(await h.gateway.routeCall(other2, chat('idempotent call'), { idempotencyKey: 'order-42' }));
+    expect(c.decisionId).not.toBe(first.decisionId);
+  });
+});
+
+describe('reportOutcome', () => {
+  it('accepts feedback on own completed decisions only, once, and writes a feedback entry', async () => {
+    const { record: alice } = await h.agent('fb-alice', 5_000_000);
+    const { record: bob } = await h.agent('fb-bob', 5_000_000);
+    const r = ok(await h.gateway.routeCall(alice, chat('judge me')));
+    await expect(h.gateway.reportOutcome(bob, r.decisionId, false, null)).rejects.toBeInstanceOf(ForeignDecisionError);
+    await expect(h.gateway.reportOutcome(alice, 'd_nope', true)).rejects.toBeInstanceOf(DecisionNotFoundError);
+    const res = await h.gateway.reportOutcome(alice, r.decisionId, false, 'wrong answer SECRET-REASON');
+    expect(res).toMatchObject({ decisionId: r.decisionId, model: r.model, success: false });
+    await expect(h.gateway.reportOutcome(alice, r.decisionId, true)).rejects.toBeInstanceOf(FeedbackAlreadyGivenError);
+    const entry = (await entriesOf(r.decisionId)).find((e) => e.kind === 'feedback')!;
+    expect(entry).toMatchObject({ seq: res.chainSeq, model: r.model, success: 0, agent: 'fb-alice' });
+    const [d] = await h.store.decisions.byIds([r.decisionId]);
+    expect(d?.feedback).toMatchObject({ success: false, reason: 'wrong answer SECRET-REASON' });
+    expect(d?.chainSeqs).toContain(res.chainSeq);
+    expect((await h.chainText()).join('\n')).not.toContain('SECRET-REASON');
+
+    const refused = await h.gateway.routeCall(alice, chat('nope', { caps: { costCeilingMicros: 1 } }));
+    await expect(h.gateway.reportOutcome(alice, (refused as { decisionId: string }).decisionId, true)).rejects.toBeInstanceOf(NoModelAnsweredError);
+  });
+
+  it('negative feedback changes a later pick', async () => {
+    const { record } = await h.agent('fb-learn', 50_000_000);
+    const base = chat('Summarize: the quick brown fox jumps over the lazy dog.', { taskType: 'summarization' });
+    const plan = firstPick(base);
+    const picked = plan.attempts[0]!;
+    // A bar just under the first pick's finish probability: it clears it now, and a few failures sink it.
+    const bar = picked.finishProbability - 0.005;
+    const req: RouteRequest = { ...base, caps: { minFinishProbability: bar } };
+    const before = ok(await h.gateway.routeCall(record, req));
+    expect(before.model).toBe(picked.modelId);
+    await h.gateway.reportOutcome(record, before.decisionId, false, null);
+    // More answers from the same model (pinned, no bar), each judged a failure by the caller.
+    for (let i = 0; i < 3; i++) {
+      const r = ok(await h.gateway.routeCall(record, { ...base, pin: { model: picked.modelId } }));
+      await h.gateway.reportOutcome(record, r.decisionId, false, 'did not finish');
+    }
+    const after = ok(await h.gateway.routeCall(record, req));
+    expect(after.model).not.toBe(picked.modelId);
+    const refusal = after.decision.candidates.find((c) => c.modelId === picked.modelId && c.providerId === picked.providerId)!;
+    expect(refusal.refusals.map((x) => x.kind)).toContain('below_bar');
+  });
+});
+
+describe('privacy', () => {
+  it('puts no prompt text on the chain', async () => {
+    const { record } = await h.agent('gw-private', 5_000_000);
+    const marker = `MARKER-${Math.random().toString(36).slice(2)}-UNIQUE`;
+    ok(await h.gateway.routeCall(record, { messages: [{ role: 'system', content: `sys ${marker}` }, { role: 'user', content: `tell me about ${marker}` }], maxOutputTokens: 32 }));
+    await h.gateway.routeCall(record, chat(`refused ${marker}`, { caps: { costCeilingMicros: 1 } }));
+    const text = (await h.chainText()).join('\n');
+    expect(text.length).toBeGreaterThan(0);
+    expect(text).not.toContain(marker);
+    expect(text).not.toContain('tell me about');
+  });
+});
