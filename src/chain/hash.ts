@@ -1,0 +1,29 @@
+// RFC 9162 §2.1.1 hashing: domain-separated leaf and interior-node hashes, so a leaf can never be
+// passed off as a node (second-preimage protection). Pure module.
+import { pureCrypto, type ChainCrypto } from './crypto.js';
+
+export const LEAF_PREFIX = 0x00;
+export const NODE_PREFIX = 0x01;
+export const HASH_SIZE = 32;
+
+/** SHA-256(0x00 ‖ canonical entry bytes). */
+export function leafHash(canonicalBytes: Uint8Array, c: ChainCrypto = pureCrypto): Uint8Array {
+  const buf = new Uint8Array(canonicalBytes.length + 1);
+  buf[0] = LEAF_PREFIX;
+  buf.set(canonicalBytes, 1);
+  return c.sha256(buf);
+}
+
+/** SHA-256(0x01 ‖ left ‖ right). */
+export function nodeHash(left: Uint8Array, right: Uint8Array, c: ChainCrypto = pureCrypto): Uint8Array {
+  const buf = new Uint8Array(1 + left.length + right.length);
+  buf[0] = NODE_PREFIX;
+  buf.set(left, 1);
+  buf.set(right, 1 + left.length);
+  return c.sha256(buf);
+}
+
+/** Root of the empty tree: SHA-256 of the empty string. */
+export function emptyRoot(c: ChainCrypto = pureCrypto): Uint8Array {
+  return c.sha256(new Uint8Array(0));
+}
