@@ -77,7 +77,7 @@ export function parseResetValue(value: string, nowMs: number): number | undefine
 }
 
 /** Retry-After (seconds or HTTP-date), retry-after-ms, then x-ratelimit-reset-* (the exhausted limit's reset). */
-export function parseRetryAfterMs(headers: HeaderBag, nowMs: number = Date.now()): number | undefined {
+export function parseRetryAfterMs(headers: HeaderBag, nowMs: number = Date.now(), rateLimitHeaders = true): number | undefined {
   const ms = header(headers, 'retry-after-ms');
   if (ms !== undefined && /^\d+(\.\d+)?$/.test(ms.trim())) return Math.round(Number(ms));
   const ra = header(headers, 'retry-after');
@@ -87,6 +87,7 @@ export function parseRetryAfterMs(headers: HeaderBag, nowMs: number = Date.now()
     const date = Date.parse(t);
     if (!Number.isNaN(date)) return Math.max(0, date - nowMs);
   }
+  if (!rateLimitHeaders) return undefined;
   const resets: { kind: string; ms: number }[] = [];
   for (const kind of ['requests', 'tokens', '']) {
     const name = kind ? `x-ratelimit-reset-${kind}` : 'x-ratelimit-reset';
@@ -145,7 +146,8 @@ export function classifyHttpError(status: number, headers: HeaderBag, bodyText: 
     return providerError('auth', msg, { status });
   }
   if (status === 529 || status >= 500) {
-    const ra = parseRetryAfterMs(headers);
+    // x-ratelimit-reset-* ride on every answer of some hosts: only an explicit Retry-After counts here.
+    const ra = parseRetryAfterMs(headers, Date.now(), false);
     return providerError('overloaded', msg, ra === undefined ? { status } : { status, retryAfterMs: ra });
   }
   if (status === 408) return providerError('timeout_total', msg, { status });

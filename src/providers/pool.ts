@@ -18,7 +18,7 @@ export class ProviderPools {
     let pool = this.pools.get(origin);
     if (!pool) {
       pool = new Pool(origin, {
-        connections: opts.connections ?? 128,
+        connections: opts.connections ?? 256,
         connect: { timeout: opts.connectMs ?? 3_000 },
         keepAliveTimeout: 30_000,
         keepAliveMaxTimeout: 120_000,

@@ -92,3 +92,10 @@ describe('OpenRouter price strings', () => {
     expect(() => microsPerMTokToUsdPerToken(1.5)).toThrow(/integer/);
   });
 });
+
+describe('5xx and rate-limit headers', () => {
+  it('ignores x-ratelimit-reset-* on a 5xx (hosts send them on every answer) but honours Retry-After', () => {
+    expect(classifyHttpError(503, { 'x-ratelimit-reset-requests': '20s' }, '').retryAfterMs).toBeUndefined();
+    expect(classifyHttpError(503, { 'retry-after': '4' }, '').retryAfterMs).toBe(4000);
+  });
+});
