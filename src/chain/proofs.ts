@@ -1,0 +1,111 @@
+// The server's proof service: inclusion proofs (an entry in a checkpoint) and consistency proofs
+// (between two checkpoint sizes), RFC 9162 §2.1.3-2.1.4, from an in-memory Merkle tree kept in step with
+// the store. The tree is rebuilt from the stored leaf hashes on start and extended from the store's live
+// feed, so entries appended by other processes are covered; a request for a size the feed has not
+// delivered yet reads the missing leaves directly.
+import type { ChainStore, EntryWatch, StoredEntry } from '../store/port.js';
+import { MerkleTree } from './merkle.js';
+import { fromHex0x, toHex0x } from './encoding.js';
+import { nodeCrypto } from './node-crypto.js';
+import { logger } from '../log.js';
+
+/** JSON shape of GET /v1/audit/public/SEQ's `proof`. */
+export interface InclusionProofJson {
+  leafIndex: number;
+  treeSize: number;
+  hashes: string[];
+}
+
+/** JSON shape of GET /v1/audit/consistency. */
+export interface ConsistencyProofJson {
+  from: number;
+  to: number;
+  hashes: string[];
+}
+
+/** The store has fewer entries than the requested tree size. */
+export class ProofRangeError extends RangeError {
+  override readonly name = 'ProofRangeError';
+}
+
+const PAGE = 50_000;
+
+export class ProofService {
+  private readonly tree = new MerkleTree(nodeCrypto);
+  private watcher: EntryWatch | null = null;
+  private closed = false;
+
+  private constructor(private readonly chain: ChainStore) {}
+
+  /** Rebuild the tree from the store, then follow the live feed. */
+  static async open(chain: ChainStore): Promise<ProofService> {
+    const svc = new ProofService(chain);
+    const head = await chain.head();
+    await svc.ensureSize(head ? head.seq + 1 : 0);
+    svc.watcher = chain.watch(
+      svc.tree.size,
+      (entries) => svc.onEntries(entries),
+      (err) => logger.warn({ err }, 'proof service feed error'),
+    );
+    return svc;
+  }
+
+  /** Leaves in the tree. */
+  get size(): number {
+    return this.tree.size;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.watcher?.close();
+    this.watcher = null;
+  }
+
+  /** Inclusion proof of leaf `seq` in the tree of the first `treeSize` leaves. */
+  async inclusion(seq: number, treeSize: number): Promise<InclusionProofJson> {
+    if (!(seq >= 0 && seq < treeSize)) throw new ProofRangeError(`seq ${seq} is not inside a tree of size ${treeSize}`);
+    await this.ensureSize(treeSize);
+    return { leafIndex: seq, treeSize, hashes: this.tree.inclusionProof(seq, treeSize).map(toHex0x) };
+  }
+
+  /** Consistency proof from the tree of size `from` to the tree of size `to`. */
+  async consistency(from: number, to: number): Promise<ConsistencyProofJson> {
+    if (!(from >= 0 && from <= to)) throw new ProofRangeError(`no consistency proof from ${from} to ${to}`);
+    await this.ensureSize(to);
+    const hashes = from === 0 || from === to ? [] : this.tree.consistencyProof(from, to).map(toHex0x);
+    return { from, to, hashes };
+  }
+
+  /** Root hash (`0x`…) of the first `size` leaves. */
+  async rootAt(size: number): Promise<string> {
+    await this.ensureSize(size);
+    return toHex0x(this.tree.rootAt(size));
+  }
+
+  private onEntries(entries: StoredEntry[]): void {
+    if (this.closed) return;
+    for (const e of entries) {
+      if (e.seq < this.tree.size) continue; // already read directly by ensureSize
+      if (e.seq > this.tree.size) {
+        // Cannot happen with a gap-free feed; catch up from the store rather than build a wrong tree.
+        void this.ensureSize(e.seq + 1).catch((err: unknown) => logger.warn({ err }, 'proof service catch-up failed'));
+        return;
+      }
+      this.tree.append(fromHex0x(e.hash));
+    }
+  }
+
+  /** Make sure the tree holds at least `size` leaves, reading missing ones from the store. */
+  private async ensureSize(size: number): Promise<void> {
+    while (this.tree.size < size) {
+      const from = this.tree.size;
+      const to = Math.min(size, from + PAGE);
+      const page = await this.chain.leafHashes(from, to);
+      // The feed may have appended some of these while we waited.
+      for (let i = this.tree.size - from; i < page.length; i++) this.tree.append(fromHex0x(page[i]!));
+      if (page.length < to - from && this.tree.size < to) {
+        throw new ProofRangeError(`the chain has ${this.tree.size} entries, fewer than ${size}`);
+      }
+    }
+  }
+}

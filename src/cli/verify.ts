@@ -1,0 +1,325 @@
+// `ainfera verify <server-url | export-file>`: checks a whole chain with the pure verifier
+// (src/chain/verify.ts, the same code the browser runs; node:crypto injected for speed): every entry
+// (hash, signature, key validity, seq, prev link), every checkpoint (signature, origin, no rollback, no
+// fork, root = the entries' Merkle root at its size) and, against a server, the served consistency
+// proof between each pair of consecutive checkpoints. One-line verdict on stdout; a throttled progress
+// line on stderr for long chains; exit 0 (verified), 1 (the chain fails: first bad seq and why),
+// 2 (usage, or the source cannot be read).
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { ChainVerifier, VerifierConfigError, type VerifyFailure } from '../chain/verify.js';
+import { nodeCrypto } from '../chain/node-crypto.js';
+import { EXPORT_FORMAT, EXPORT_VERSION, exportLines, type ChainSource } from '../chain/export.js';
+import type { Envelope, PublicKeyInfo } from '../chain/types.js';
+import type { StoredCheckpoint } from '../store/port.js';
+import { fetchConsistency, httpSource, openLocalSource } from './chain-source.js';
+import { UsageError, type CliIo } from './io.js';
+
+const USAGE = `usage: ainfera verify <server-url | export-file> [--quiet]
+       ainfera verify --data-dir DIR
+  server-url   http(s)://host[:port] of an Ainfera server (public endpoints, no account)
+  export-file  a file written by "ainfera export" (JSON lines; "-" reads stdin)
+  --data-dir   verify the embedded store in DIR directly (its signing-key.json public keys)
+  --quiet      no progress line
+exit status: 0 verified, 1 the chain fails verification (first bad seq and why), 2 usage or unreadable source`;
+
+export type Verdict =
+  | { ok: true; entries: number; checkpoints: number; consistencyProofs: number; root: string; latestCheckpointSize: number | null }
+  | {
+      ok: false;
+      entries: number;
+      checkpoints: number;
+      reason: string;
+      detail: string;
+      seq?: number;
+      checkpointSize?: number;
+      /** 1-based line of an export file, when the failure is tied to one. */
+      line?: number;
+    };
+
+export interface VerifyOptions {
+  /** Called now and then with the entries verified so far. */
+  onProgress?: (entries: number) => void;
+  /** Entries handed to the verifier at once (default 512). */
+  batch?: number;
+}
+
+/** A defect in the export file's own framing (not in the chain). */
+class ExportFormatError extends Error {
+  constructor(
+    message: string,
+    readonly line: number,
+  ) {
+    super(message);
+  }
+}
+
+function fromFailure(f: VerifyFailure, v: ChainVerifier | null, checkpoints: number, line?: number): Verdict {
+  return {
+    ok: false,
+    entries: v?.size ?? 0,
+    checkpoints,
+    reason: f.reason,
+    detail: f.detail,
+    ...(f.seq !== undefined ? { seq: f.seq } : {}),
+    ...(f.checkpointSize !== undefined ? { checkpointSize: f.checkpointSize } : {}),
+    ...(line !== undefined ? { line } : {}),
+  };
+}
+
+/**
+ * Verify an export (JSON lines, docs/export-format.md) as a stream: entries are fed in batches and each
+ * checkpoint is checked when the stream reaches it (the export writes it right after its last entry).
+ */
+export async function verifyLines(lines: AsyncIterable<string> | Iterable<string>, opts: VerifyOptions = {}): Promise<Verdict> {
+  const batchSize = opts.batch ?? 512;
+  let v: ChainVerifier | null = null;
+  let lineNo = 0;
+  let header = false;
+  let checkpoints = 0;
+  let nextIndex = 0;
+  let end: { entries: number; checkpoints: number } | null = null;
+  let buf: unknown[] = [];
+  let sinceProgress = 0;
+
+  const flush = (): VerifyFailure | null => {
+    if (!v || buf.length === 0) return null;
+    const r = v.push(buf);
+    buf = [];
+    if (sinceProgress >= 10_000) {
+      sinceProgress = 0;
+      opts.onProgress?.(v.size);
+    }
+    return r.ok ? null : r;
+  };
+  const failAt = (f: VerifyFailure, line?: number) => fromFailure(f, v, checkpoints, line);
+
+  try {
+    for await (const raw of lines) {
+      lineNo++;
+      if (raw.trim() === '') continue;
+      if (end) throw new ExportFormatError('content after the "end" record', lineNo);
+      let rec: Record<string, unknown>;
+      try {
+        rec = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        // A line that is not JSON inside the entries is a damaged entry: name the seq it should be.
+        if (v) return failAt({ ok: false, reason: 'malformed_envelope', detail: `line ${lineNo} is not valid JSON`, seq: v.size + buf.length }, lineNo);
+        throw new ExportFormatError('not valid JSON', lineNo);
+      }
+      if (typeof rec !== 'object' || rec === null) throw new ExportFormatError('a record must be a JSON object', lineNo);
+      if (!header) {
+        if (rec.type !== EXPORT_FORMAT) throw new ExportFormatError(`not an Ainfera chain export (first line must have "type":"${EXPORT_FORMAT}")`, lineNo);
+        if (rec.version !== EXPORT_VERSION) throw new ExportFormatError(`unsupported export version ${String(rec.version)}`, lineNo);
+        header = true;
+        continue;
+      }
+      switch (rec.type) {
+        case 'keys':
+          if (v) throw new ExportFormatError('a second "keys" record', lineNo);
+          v = new ChainVerifier({ keys: rec.keys as PublicKeyInfo[], crypto: nodeCrypto });
+          break;
+        case 'entry': {
+          if (!v) throw new ExportFormatError('an entry before the "keys" record', lineNo);
+          buf.push({ entry: rec.entry, hash: rec.hash, sig: rec.sig, keyId: rec.keyId });
+          sinceProgress++;
+          if (buf.length >= batchSize) {
+            const f = flush();
+            if (f) return failAt(f);
+          }
+          break;
+        }
+        case 'checkpoint': {
+          if (!v) throw new ExportFormatError('a checkpoint before the "keys" record', lineNo);
+          const f = flush();
+          if (f) return failAt(f);
+          if (typeof rec.note !== 'string') return failAt({ ok: false, reason: 'malformed_checkpoint', detail: `checkpoint record on line ${lineNo} has no note` }, lineNo);
+          const r = v.addCheckpoint(rec.note);
+          if (!r.ok) return failAt(r, lineNo);
+          const cp = r.checkpoint;
+          // The unsigned copies beside the note must agree with it, and block heights run 0, 1, 2, …
+          if (rec.size !== cp.size || (rec.rootHash !== undefined && rec.rootHash !== `0x${Buffer.from(cp.rootHash).toString('hex')}`)) {
+            return failAt({ ok: false, reason: 'malformed_checkpoint', detail: `record's size/rootHash differ from its signed note (size ${cp.size})`, checkpointSize: cp.size }, lineNo);
+          }
+          if (rec.index !== nextIndex) {
+            return failAt({ ok: false, reason: 'malformed_checkpoint', detail: `checkpoint index ${String(rec.index)} where ${nextIndex} was expected (block heights are gap-free)`, checkpointSize: cp.size }, lineNo);
+          }
+          nextIndex++;
+          checkpoints++;
+          break;
+        }
+        case 'end':
+          end = { entries: Number(rec.entries), checkpoints: Number(rec.checkpoints) };
+          break;
+        default:
+          throw new ExportFormatError(`unknown record type ${JSON.stringify(rec.type)}`, lineNo);
+      }
+    }
+    if (!header) throw new ExportFormatError('empty file', lineNo);
+    if (!v) throw new ExportFormatError('no "keys" record', lineNo);
+    const f = flush();
+    if (f) return failAt(f);
+    const done = v.finish();
+    if (!done.ok) return failAt(done);
+    if (!end) return failAt({ ok: false, reason: 'truncated', detail: `the export has no "end" record: it was cut short after seq ${done.size - 1}`, seq: done.size });
+    if (end.entries !== done.size) return failAt({ ok: false, reason: 'truncated', detail: `the export says ${end.entries} entries, ${done.size} are present`, seq: Math.min(done.size, end.entries) });
+    if (end.checkpoints !== checkpoints) return failAt({ ok: false, reason: 'truncated', detail: `the export says ${end.checkpoints} checkpoints, ${checkpoints} are present` });
+    opts.onProgress?.(done.size);
+    return { ok: true, entries: done.size, checkpoints, consistencyProofs: 0, root: done.root, latestCheckpointSize: done.latestCheckpoint?.size ?? null };
+  } catch (err) {
+    if (err instanceof ExportFormatError) return { ok: false, entries: v?.size ?? 0, checkpoints, reason: 'malformed_export', detail: `line ${err.line}: ${err.message}`, line: err.line };
+    if (err instanceof VerifierConfigError) return { ok: false, entries: 0, checkpoints, reason: 'bad_keys', detail: err.message, line: lineNo };
+    throw err;
+  }
+}
+
+/**
+ * Verify a live chain through a source (a server's endpoints or a store): all checkpoints are read
+ * first (so each is matched the moment the entry stream reaches its size), then entries page by page;
+ * with `consistency`, the served proof between each pair of consecutive checkpoints is checked too.
+ */
+export async function verifySource(
+  source: ChainSource,
+  opts: VerifyOptions & { consistency?: (from: number, to: number) => Promise<string[]>; pageSize?: number } = {},
+): Promise<Verdict> {
+  const pageSize = opts.pageSize ?? 1000;
+  let v: ChainVerifier;
+  try {
+    v = new ChainVerifier({ keys: await source.keys(), crypto: nodeCrypto });
+  } catch (err) {
+    if (err instanceof VerifierConfigError) return { ok: false, entries: 0, checkpoints: 0, reason: 'bad_keys', detail: err.message };
+    throw err;
+  }
+  const cps: StoredCheckpoint[] = [];
+  for (let from = 0; ; ) {
+    const page = await source.checkpoints(from, pageSize);
+    cps.push(...page);
+    if (page.length < pageSize) break;
+    from += page.length;
+  }
+  let i = 0;
+  for (const cp of cps) {
+    if (cp.index !== i) return fromFailure({ ok: false, reason: 'malformed_checkpoint', detail: `checkpoint index ${cp.index} where ${i} was expected`, checkpointSize: cp.size }, v, i);
+    const r = v.addCheckpoint(cp.note);
+    if (!r.ok) return fromFailure(r, v, i);
+    i++;
+  }
+  let consistencyProofs = 0;
+  if (opts.consistency) {
+    for (let k = 1; k < cps.length; k++) {
+      const a = cps[k - 1]!;
+      const b = cps[k]!;
+      const r = v.verifyConsistencyProof(a.note, b.note, await opts.consistency(a.size, b.size));
+      if (!r.ok) return fromFailure(r, v, cps.length);
+      consistencyProofs++;
+    }
+  }
+  let lastProgress = 0;
+  for (let from = 0; ; ) {
+    const page: Envelope[] = await source.entries(from, pageSize);
+    const r = v.push(page);
+    if (!r.ok) return fromFailure(r, v, cps.length);
+    from += page.length;
+    if (from - lastProgress >= 10_000) {
+      lastProgress = from;
+      opts.onProgress?.(from);
+    }
+    if (page.length < pageSize) break;
+  }
+  const done = v.finish();
+  if (!done.ok) return fromFailure(done, v, cps.length);
+  opts.onProgress?.(done.size);
+  return { ok: true, entries: done.size, checkpoints: cps.length, consistencyProofs, root: done.root, latestCheckpointSize: done.latestCheckpoint?.size ?? null };
+}
+
+async function* fileLines(path: string): AsyncGenerator<string> {
+  const input = path === '-' ? process.stdin : createReadStream(path, { encoding: 'utf8' });
+  const rl = createInterface({ input, crlfDelay: Infinity });
+  try {
+    for await (const line of rl) yield line;
+  } finally {
+    rl.close();
+  }
+}
+
+/** Throttled progress on stderr: at most one line a second, only once a run takes longer than a second. */
+function progressPrinter(io: CliIo, quiet: boolean): { update(n: number): void; done(): void } {
+  const started = Date.now();
+  let last = started;
+  let printed = false;
+  return {
+    update(n) {
+      const now = Date.now();
+      if (quiet || now - last < 1000) return;
+      last = now;
+      printed = true;
+      const rate = Math.round(n / ((now - started) / 1000));
+      const line = `verifying: ${n.toLocaleString('en-US')} entries (${rate.toLocaleString('en-US')}/s)`;
+      io.stderr.write(io.stderr.isTTY ? `\r${line}` : `${line}\n`);
+    },
+    done() {
+      if (printed && io.stderr.isTTY) io.stderr.write('\n');
+    },
+  };
+}
+
+export function formatVerdict(v: Verdict, seconds: number): string {
+  if (v.ok) {
+    const cp = v.latestCheckpointSize === null ? 'no checkpoint yet' : `latest checkpoint size ${v.latestCheckpointSize}`;
+    const cons = v.consistencyProofs ? `, ${v.consistencyProofs} consistency proofs` : '';
+    return `OK: ${v.entries} entries and ${v.checkpoints} checkpoints verified (${cp}${cons}; root ${v.root}) in ${seconds.toFixed(1)}s`;
+  }
+  const where = v.seq !== undefined ? `seq ${v.seq}` : v.checkpointSize !== undefined ? `checkpoint of size ${v.checkpointSize}` : v.line !== undefined ? `line ${v.line}` : 'the start';
+  const cp = v.seq !== undefined && v.checkpointSize !== undefined ? ` (checkpoint of size ${v.checkpointSize})` : '';
+  return `FAILED at ${where}${cp}: ${v.reason}: ${v.detail} (${v.entries} entries verified before it)`;
+}
+
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { 'data-dir': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (err) {
+    io.stderr.write(`error: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const started = Date.now();
+  const progress = progressPrinter(io, values.quiet ?? false);
+  let close: (() => Promise<void>) | undefined;
+  try {
+    const target = positionals[0];
+    if (positionals.length > 1) throw new UsageError(`unexpected argument(s): ${positionals.slice(1).join(' ')}`);
+    if ((target === undefined) === (values['data-dir'] === undefined)) throw new UsageError('give either a server URL / export file, or --data-dir');
+    let verdict: Verdict;
+    if (values['data-dir'] !== undefined) {
+      const opened = await openLocalSource({ dataDir: values['data-dir'] }, io.env);
+      close = opened.close;
+      // Same path as a file: the store is exported in memory and verified line by line.
+      verdict = await verifyLines(exportLines(opened.source), { onProgress: progress.update });
+    } else if (/^https?:\/\//i.test(target!)) {
+      verdict = await verifySource(httpSource(target!), { onProgress: progress.update, consistency: (a, b) => fetchConsistency(target!, a, b) });
+    } else {
+      verdict = await verifyLines(fileLines(target!), { onProgress: progress.update });
+    }
+    progress.done();
+    const line = formatVerdict(verdict, (Date.now() - started) / 1000);
+    io.stdout.write(`${line}\n`);
+    // Not an export at all is a usage problem; anything else wrong is the chain failing verification.
+    return verdict.ok ? 0 : verdict.reason === 'malformed_export' && verdict.line === 1 ? 2 : 1;
+  } catch (err) {
+    progress.done();
+    if (err instanceof UsageError) {
+      io.stderr.write(`error: ${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    io.stderr.write(`error: cannot read the chain: ${(err as Error).message}\n`);
+    return 2;
+  } finally {
+    await close?.();
+  }
+}
