@@ -59,7 +59,8 @@ export class SqliteChainStore implements ChainStore {
     this.s = {
       head: db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM chain ORDER BY seq DESC LIMIT 1'),
       headSeq: db.prepare<[], { seq: number | null }>('SELECT max(seq) AS seq FROM chain'),
-      insert: db.prepare('INSERT INTO chain (seq, hash, sig, key_id, canonical, kind, agent, decision, time) VALUES (@seq, @hash, @sig, @keyId, @canonical, @kind, @agent, @decision, @time)'),
+      // Positional parameters: binding by name costs a lookup per parameter per row.
+      insert: db.prepare<[number, string, string, string, string, string, string, string, string]>('INSERT INTO chain (seq, hash, sig, key_id, canonical, kind, agent, decision, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       range: db.prepare<[number, number], EntryRow>(`SELECT ${ENTRY_COLS} FROM chain WHERE seq >= ? ORDER BY seq LIMIT ?`),
       one: db.prepare<[number], EntryRow>(`SELECT ${ENTRY_COLS} FROM chain WHERE seq = ?`),
       leaves: db.prepare<[number, number], { hash: string }>('SELECT hash FROM chain WHERE seq >= ? AND seq < ? ORDER BY seq'),
@@ -77,7 +78,7 @@ export class SqliteChainStore implements ChainStore {
     this.appendTx = db.transaction((after: ChainHeadRef | null, entries: StoredEntry[]): AppendResult => {
       const cur = this.s.head.get() ?? null;
       if (!sameHead(cur, after)) return { ok: false, head: cur };
-      for (const e of entries) this.s.insert.run(e);
+      for (const e of entries) this.s.insert.run(e.seq, e.hash, e.sig, e.keyId, e.canonical, e.kind, e.agent, e.decision, e.time);
       return { ok: true };
     }).immediate;
 
@@ -110,10 +111,9 @@ export class SqliteChainStore implements ChainStore {
 
   async append(after: ChainHeadRef | null, entries: StoredEntry[]): Promise<AppendResult> {
     assertBatch(after, entries);
-    const plain = entries.map((e) => ({ seq: e.seq, hash: e.hash, sig: e.sig, keyId: e.keyId, canonical: e.canonical, kind: e.kind, agent: e.agent, decision: e.decision, time: e.time }));
     const result = await this.retryBusy(() => {
       try {
-        return this.appendTx(after, plain);
+        return this.appendTx(after, entries);
       } catch (err) {
         // A unique seq can only collide if another writer slipped in: report it as a stale head.
         if (isUniqueViolation(err)) return { ok: false, head: this.s.head.get() ?? null } as AppendResult;

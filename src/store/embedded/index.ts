@@ -10,20 +10,21 @@ import { SqliteStatsStore } from './stats.js';
 export { DB_FILE } from './schema.js';
 
 export async function openEmbeddedStore(dataDir: string): Promise<Store> {
-  const { db, file } = openDatabase(dataDir);
-  const chain = new SqliteChainStore(db, file);
+  const { chainDb, dataDb, file } = openDatabase(dataDir);
+  const chain = new SqliteChainStore(chainDb, file);
   let closed = false;
   return {
     kind: 'embedded',
     chain,
-    accounts: new SqliteAccountsStore(db),
-    decisions: new SqliteDecisionsStore(db),
-    stats: new SqliteStatsStore(db),
+    accounts: new SqliteAccountsStore(dataDb),
+    decisions: new SqliteDecisionsStore(dataDb),
+    stats: new SqliteStatsStore(dataDb),
     async close() {
       if (closed) return;
       closed = true;
       chain.close();
-      db.close();
+      dataDb.close();
+      chainDb.close();
     },
   };
 }
