@@ -6,9 +6,9 @@ import type { Capability } from '../catalog/types.js';
 import type { Classification, ContentPart, RouteRequest, TaskType } from './types.js';
 
 /** Characters of the last user message read from its start, and from its end. */
-const HEAD_CHARS = 2_000;
-const TAIL_CHARS = 600;
-const SYSTEM_CHARS = 600;
+const HEAD_CHARS = 1_000;
+const TAIL_CHARS = 400;
+const SYSTEM_CHARS = 400;
 /** Total characters of input above which a summarize cue counts as long-input summarization. */
 export const LONG_INPUT_CHARS = 6_000;
 

@@ -358,27 +358,47 @@ function pinText(pin: { model?: string; provider?: string }): string {
   return [pin.model && `model ${pin.model}`, pin.provider && `provider ${pin.provider}`].filter(Boolean).join(' on ');
 }
 
-/** Cheapest first (costs within ~2 % tie and compare by predicted latency); first fallback on another provider. */
+/**
+ * Cheapest first (costs within ~2 % tie and compare by predicted latency); first fallback on another
+ * provider. Insertion sort on precomputed keys: the eligible list is a few dozen long, and this avoids
+ * Array.prototype.sort's comparator calls on the hot path.
+ */
 function order(eligible: ScoredCandidate[]): ScoredCandidate[] {
   const n = eligible.length;
-  const bucket = new Float64Array(n);
-  const idx = new Array<number>(n);
+  const out = eligible.slice();
+  const key = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    idx[i] = i;
-    const cost = eligible[i]!.expectedCostMicros;
-    bucket[i] = cost > 0 ? Math.floor(Math.log(cost) / TIE_LOG) : -Infinity;
+    const cost = out[i]!.expectedCostMicros;
+    key[i] = cost > 0 ? Math.floor(Math.log(cost) / TIE_LOG) : -1e9;
   }
-  idx.sort((a, b) => bucket[a]! - bucket[b]! || eligible[a]!.predictedLatencyMs - eligible[b]!.predictedLatencyMs || eligible[a]!.expectedCostMicros - eligible[b]!.expectedCostMicros);
-  const out = new Array<ScoredCandidate>(n);
-  for (let i = 0; i < n; i++) out[i] = eligible[idx[i]!]!;
+  for (let i = 1; i < n; i++) {
+    const c = out[i]!;
+    const k = key[i]!;
+    let j = i - 1;
+    while (j >= 0 && before(k, c, key[j]!, out[j]!)) {
+      out[j + 1] = out[j]!;
+      key[j + 1] = key[j]!;
+      j--;
+    }
+    out[j + 1] = c;
+    key[j + 1] = k;
+  }
   if (n > 2 && out[1]!.providerId === out[0]!.providerId) {
     for (let j = 2; j < n; j++) {
       if (out[j]!.providerId !== out[0]!.providerId) {
-        const [c] = out.splice(j, 1);
-        out.splice(1, 0, c!);
+        const c = out[j]!;
+        for (let m = j; m > 1; m--) out[m] = out[m - 1]!;
+        out[1] = c;
         break;
       }
     }
   }
   return out;
+}
+
+/** Strictly before: lower cost bucket, then lower predicted latency, then lower exact cost. */
+function before(ka: number, a: ScoredCandidate, kb: number, b: ScoredCandidate): boolean {
+  if (ka !== kb) return ka < kb;
+  if (a.predictedLatencyMs !== b.predictedLatencyMs) return a.predictedLatencyMs < b.predictedLatencyMs;
+  return a.expectedCostMicros < b.expectedCostMicros;
 }
