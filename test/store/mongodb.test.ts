@@ -126,8 +126,10 @@ describe.skipIf(!target)(`MongoDB store (${target ?? 'no server'})`, () => {
       await links.insertOne({ _id: 1, afterHash: first[1]!.hash, last: 4, lastHash: lost[2]!.hash, docs });
       await client.db(dbName).collection<{ _id: number }>('chain').insertOne(docs[0]!);
 
-      // A watcher sees the rolled-forward entries exactly once; a writer holding the old head is refused.
+      // Reads see the committed batch at once (as an appender checking whether its batch landed would).
       const other = await open();
+      expect(await other.chain.entry(3)).toEqual(lost[1]);
+      // A watcher sees the rolled-forward entries exactly once; a writer holding the old head is refused.
       const seen: number[] = [];
       const w = other.chain.watch(0, (b) => seen.push(...b.map((e) => e.seq)));
       expect(await st.chain.append(headOf(first), makeEntries(headOf(first), 1, 'late'))).toEqual({ ok: false, head: headOf(lost) });

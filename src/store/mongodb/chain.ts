@@ -182,6 +182,16 @@ export class MongoChainStore implements ChainStore {
     return { ok: true };
   }
 
+  /**
+   * A read came up short at `seq`: if a committed link covers it, its batch is unfinished (a writer
+   * died or is still inserting). head() finishes it (only the newest link can be unfinished); true
+   * when the caller should read again. So reads never lag behind what append() committed.
+   */
+  private async finishedThrough(seq: number): Promise<boolean> {
+    const head = await this.head();
+    return head !== null && head.seq >= seq;
+  }
+
   /** Insert a committed link's batch into `chain` in seq order (idempotent), then drop its copy. */
   private async materialize(link: LinkDoc): Promise<void> {
     const docs = link.docs ?? [];
@@ -215,13 +225,16 @@ export class MongoChainStore implements ChainStore {
     assertSeq(fromSeq, 'fromSeq');
     assertLimit(limit, 'limit');
     if (limit === 0) return [];
-    const docs = await this.chain.find({ _id: { $gte: fromSeq, $lt: fromSeq + limit } }).sort({ _id: 1 }).toArray();
+    const read = () => this.chain.find({ _id: { $gte: fromSeq, $lt: fromSeq + limit } }).sort({ _id: 1 }).toArray();
+    let docs = await read();
+    if (docs.length < limit && (await this.finishedThrough(fromSeq + docs.length))) docs = await read();
     return docs.map(toEntry);
   }
 
   async entry(seq: number): Promise<StoredEntry | null> {
     assertSeq(seq, 'seq');
-    const d = await this.chain.findOne({ _id: seq });
+    let d = await this.chain.findOne({ _id: seq });
+    if (!d && (await this.finishedThrough(seq))) d = await this.chain.findOne({ _id: seq });
     return d ? toEntry(d) : null;
   }
 
@@ -229,7 +242,9 @@ export class MongoChainStore implements ChainStore {
     assertSeq(fromSeq, 'fromSeq');
     assertSeq(toSeq, 'toSeq');
     if (toSeq <= fromSeq) return [];
-    const docs = await this.chain.find({ _id: { $gte: fromSeq, $lt: toSeq } }, { projection: { hash: 1 } }).sort({ _id: 1 }).toArray();
+    const read = () => this.chain.find({ _id: { $gte: fromSeq, $lt: toSeq } }, { projection: { hash: 1 } }).sort({ _id: 1 }).toArray();
+    let docs = await read();
+    if (docs.length < toSeq - fromSeq && (await this.finishedThrough(fromSeq + docs.length))) docs = await read();
     return docs.map((d) => d.hash);
   }
 
