@@ -1,0 +1,97 @@
+// `ainfera serve [--config PATH] [--host H] [--port N]`: the whole server in one process. The default run
+// (`npm start`, no config) uses the embedded SQLite store in ./data, the simulated provider fleet, and a
+// demo agent whose key is printed once. SIGINT/SIGTERM shut down gracefully (a second one exits at once).
+import { parseArgs } from 'node:util';
+import { relative } from 'node:path';
+import { ConfigError, loadConfig } from '../config.js';
+import { logger } from '../log.js';
+import { startAinfera } from '../server/app.js';
+import { formatUsd } from '../api/money.js';
+import { processIo, type CliIo } from './io.js';
+
+const USAGE = `usage: ainfera serve [--config PATH] [--host HOST] [--port PORT]
+  --config PATH  JSON config file (else AINFERA_CONFIG; every field has a default)
+  --host HOST    listen address (else HOST, else config listen.host, default 127.0.0.1)
+  --port PORT    listen port (else PORT, else config listen.port, default 4000)`;
+
+export async function run(argv: string[], io: CliIo = processIo()): Promise<number> {
+  let values: { config?: string; host?: string; port?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { config: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
+  } catch (err) {
+    io.stderr.write(`ainfera serve: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+
+  let config;
+  try {
+    config = loadConfig({ ...(values.config ? { path: values.config } : {}), env: io.env });
+    if (values.host) config.listen.host = values.host;
+    if (values.port !== undefined) {
+      const port = Number(values.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port must be 0..65535, got ${values.port}`, ['--port']);
+      config.listen.port = port;
+    }
+  } catch (err) {
+    io.stderr.write(`ainfera serve: ${(err as Error).message}\n`);
+    return 2;
+  }
+  logger.level = io.env.LOG_LEVEL ?? config.log.level;
+
+  const ainfera = await startAinfera(config, { env: io.env });
+  const { app, url } = ainfera;
+  const shown = (p: string) => {
+    const rel = relative(process.cwd(), p);
+    return rel && !rel.startsWith('..') ? rel : p;
+  };
+
+  if (app.fleet) {
+    io.stdout.write(
+      `SIMULATED provider fleet on ${app.fleet.url}: no API keys are configured, so every model answer, latency and price is simulated.\n`,
+    );
+  }
+  if (app.demo) {
+    if (app.demo.apiKey) {
+      io.stdout.write(
+        `Demo agent "${app.demo.handle}" created with $${formatUsd(config.demo.creditMicros)} of credit. Its API key (shown this once; saved to ${shown(app.demo.keyFile)}, mode 0600):\n  ${app.demo.apiKey}\n`,
+      );
+    } else if (app.demo.keyFilePresent) {
+      io.stdout.write(`Demo agent "${app.demo.handle}": its API key is in ${shown(app.demo.keyFile)}\n`);
+    } else {
+      io.stdout.write(`Demo agent "${app.demo.handle}" exists, but its key file ${shown(app.demo.keyFile)} is gone; create a new agent with \`ainfera agents create\`.\n`);
+    }
+  }
+  io.stdout.write(`Ainfera is up: page ${url}/ · GraphQL ${url}/graphql (WebSocket on the same path) · public chain ${url}/v1/audit/public\n`);
+
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        io.stderr.write(`ainfera serve: second ${signal}, exiting now\n`);
+        process.exit(130);
+      }
+      stopping = true;
+      logger.info({ signal }, 'shutting down: finishing in-flight calls, flushing the chain');
+      ainfera.close().then(
+        () => {
+          logger.info('stopped');
+          resolveExit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          resolveExit(1);
+        },
+      );
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
