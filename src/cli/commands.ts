@@ -9,6 +9,7 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: Record<string, CommandEntry> = {
+  serve: { summary: 'start the server: GraphQL + WebSocket, OpenAI-compatible endpoint, public chain, trace page', load: () => import('./serve.js') },
   verify: { summary: 'verify a chain from a server URL or an export file (every entry, signature, checkpoint)', load: () => import('./verify.js') },
   export: { summary: 'write the chain (keys, entries, checkpoints) to a JSON-lines file the verifier accepts', load: () => import('./export.js') },
   keys: { summary: 'show or rotate the chain signing keys of a data directory', load: () => import('./keys.js') },
