@@ -1,0 +1,107 @@
+// RFC 8785 (JCS) examples from the RFC, and the entry restrictions on top of it.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import canonicalize from 'canonicalize';
+import { CanonicalJsonError, canonicalEntryJson, canonicalJson } from '../../src/chain/canonical.js';
+import { toHex, utf8Encode } from '../../src/chain/encoding.js';
+
+interface Vectors {
+  objects: { name: string; input: string; canonical: string; utf8Hex?: string }[];
+  numbers: [string, string][];
+  invalidNumbers: string[];
+}
+const v = JSON.parse(readFileSync(new URL('../vectors/jcs-rfc8785.json', import.meta.url), 'utf8')) as Vectors;
+
+function fromBits(hex: string): number {
+  const dv = new DataView(new ArrayBuffer(8));
+  dv.setBigUint64(0, BigInt(`0x${hex}`));
+  return dv.getFloat64(0);
+}
+
+describe('RFC 8785 examples', () => {
+  for (const o of v.objects) {
+    it(o.name, () => {
+      const out = canonicalJson(JSON.parse(o.input));
+      expect(out).toBe(o.canonical);
+      if (o.utf8Hex) expect(toHex(utf8Encode(out))).toBe(o.utf8Hex);
+    });
+  }
+
+  it('3.2.3 sorts by UTF-16 code units (the emoji before U+FB33)', () => {
+    // (Object.keys would list the integer-like key "1" first, so read the order off the text itself.)
+    const out = canonicalJson(JSON.parse(v.objects[1]!.input));
+    const names = [...out.matchAll(/"((?:[^"\\]|\\.)*)":"/g)].map((m) => JSON.parse(`"${m[1]!}"`) as string);
+    expect(names).toEqual(['\r', '1', '\u0080', 'ö', '€', '😀', '\ufb33']);
+  });
+
+  it('Appendix B number serialization', () => {
+    expect(v.numbers.length).toBe(24);
+    for (const [bits, want] of v.numbers) expect(canonicalJson(fromBits(bits)), bits).toBe(want);
+  });
+
+  it('NaN and Infinity are rejected', () => {
+    for (const bits of v.invalidNumbers) expect(() => canonicalJson(fromBits(bits))).toThrow(CanonicalJsonError);
+    expect(() => canonicalJson(-Infinity)).toThrow(CanonicalJsonError);
+  });
+});
+
+describe('canonicalJson rejects what JSON cannot carry', () => {
+  it.each([
+    ['lone surrogate', { a: '\ud800' }],
+    ['lone surrogate key', { '\udc00': 1 }],
+    ['bigint', { a: 1n }],
+    ['function', { a: () => 1 }],
+    ['Date instance', { a: new Date(0) }],
+    ['nested NaN', { a: [1, { b: NaN }] }],
+  ])('%s', (_label, value) => {
+    expect(() => canonicalJson(value)).toThrow(CanonicalJsonError);
+  });
+
+  it('cycles', () => {
+    const a: Record<string, unknown> = {};
+    a.self = a;
+    expect(() => canonicalJson(a)).toThrow(/circular/);
+  });
+
+  it('matches the canonicalize package on arbitrary JSON values', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        expect(canonicalJson(value)).toBe(canonicalize(value));
+        // Canonical form is a fixed point.
+        expect(canonicalJson(JSON.parse(canonicalJson(value)))).toBe(canonicalJson(value));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('canonicalEntryJson', () => {
+  it('accepts strings and safe integers and sorts keys', () => {
+    expect(canonicalEntryJson({ seq: 2, kind: 'x', a: -5, z: 'é' })).toBe('{"a":-5,"kind":"x","seq":2,"z":"é"}');
+  });
+
+  it.each([
+    ['fraction', { cost: 1.5 }, 'cost'],
+    ['unsafe integer', { n: 2 ** 53 }, 'n'],
+    ['nested object', { o: { a: 1 } }, 'o'],
+    ['array', { a: [1] }, 'a'],
+    ['boolean', { b: true }, 'b'],
+    ['null', { n: null }, 'n'],
+    ['lone surrogate', { s: '\ud800x' }, 's'],
+  ])('rejects %s naming the field', (_label, entry, field) => {
+    try {
+      canonicalEntryJson(entry);
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(CanonicalJsonError);
+      expect((err as CanonicalJsonError).path).toBe(field);
+    }
+  });
+
+  it('rejects non-objects', () => {
+    expect(() => canonicalEntryJson([1])).toThrow(CanonicalJsonError);
+    expect(() => canonicalEntryJson('x')).toThrow(CanonicalJsonError);
+    expect(() => canonicalEntryJson(new Map())).toThrow(CanonicalJsonError);
+  });
+});
