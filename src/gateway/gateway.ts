@@ -87,10 +87,37 @@ function worstCase(attempts: readonly ScoredCandidate[]): number {
   return attempts.reduce((m, c) => Math.max(m, safeInt(c.worstCaseCostMicros)), 0);
 }
 
-/** The result as stored for replay: content only when an idempotency key makes a replay possible. */
+/**
+ * The result as stored for replay. The decision (candidates, attempts) is stored once beside it and put
+ * back on replay; completion text only when an idempotency key makes a replay possible.
+ */
 function storable(result: RouteCallResult, keepContent: boolean): RouteCallResult {
-  if (result.type !== 'RouteSuccess' || keepContent) return result;
-  return { ...result, content: '', toolCalls: [] };
+  switch (result.type) {
+    case 'RouteSuccess':
+      return { ...result, decision: STRIPPED, ...(keepContent ? {} : { content: '', toolCalls: [] }) };
+    case 'AllAttemptsFailed':
+      return { ...result, decision: STRIPPED };
+    case 'NoEligibleModel':
+      return { ...result, candidates: [] };
+    default:
+      return result;
+  }
+}
+
+/** Placeholder for the decision inside a stored result (the real one is detail.decision). */
+const STRIPPED = null as unknown as DecisionView;
+
+function restore(stored: RouteCallResult, decision: DecisionView | null): RouteCallResult {
+  if (!decision) return stored;
+  switch (stored.type) {
+    case 'RouteSuccess':
+    case 'AllAttemptsFailed':
+      return { ...stored, decision };
+    case 'NoEligibleModel':
+      return { ...stored, candidates: decision.candidates };
+    default:
+      return stored;
+  }
 }
 
 export function createGateway(deps: GatewayDeps): Gateway {
@@ -124,7 +151,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (!detail?.result) {
       return { type: 'ValidationError', field: 'idempotencyKey', message: 'idempotencyKey: an earlier call with this key did not finish' };
     }
-    return { ...detail.result, replayed: true } as RouteCallResult;
+    return { ...restore(detail.result, detail.decision), replayed: true } as RouteCallResult;
   }
 
   async function routeCall(agent: AgentRecord, input: RouteRequest, opts: RouteCallOptions = {}): Promise<RouteCallResult> {
@@ -165,19 +192,29 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const pendingEmits = new Set<Promise<unknown>>();
     // The attempt currently running, as the executor's events name it (for deltas that do not say).
     let current: { model: string; provider: string } | null = null;
+    // Chain events are not awaited one by one (each would wait for a disk sync): the appender sequences
+    // them in call order, and all of them are awaited (durable) before the result is returned.
+    let chainError: unknown = null;
     const emit: BoundEmit = (event) => {
       if (event.model && event.provider) current = { model: event.model, provider: event.provider };
-      const p = appender.append({ ...event, agent: agent.handle, decision: decisionId }).then((env) => {
-        seqs.push(env.seq);
-        return env;
-      });
+      const p = appender.append({ ...event, agent: agent.handle, decision: decisionId }).then(
+        (env) => {
+          seqs.push(env.seq);
+          return env;
+        },
+        (err: unknown) => {
+          chainError ??= err;
+          throw err;
+        },
+      );
       pendingEmits.add(p);
       void p.finally(() => pendingEmits.delete(p)).catch(() => undefined);
       return p;
     };
-    /** Every chain entry of this call is durable before the result is returned. */
+    /** Waits until every chain entry of this call is durable; a failed append is logged, never hides a settled result. */
     const settleEmits = async (): Promise<number[]> => {
-      while (pendingEmits.size) await Promise.all([...pendingEmits]);
+      while (pendingEmits.size) await Promise.allSettled([...pendingEmits]);
+      if (chainError) logger.error({ err: chainError, decision: decisionId }, 'a chain entry of this decision could not be appended');
       return [...seqs].sort((a, b) => a - b);
     };
 
@@ -225,7 +262,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     };
 
     try {
-      await emit({
+      void emit({
         kind: 'request',
         fields: {
           requestHash: hash,
@@ -240,7 +277,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const plan = router.plan(request, agentPolicy ? { agentPolicy, now: now() } : { now: now() });
       if (!plan.ok) {
         const refused = plan.candidates.filter((c) => !c.eligible).length;
-        await emit({ kind: 'rejected', fields: { reason: 'no_eligible_model', taskType: plan.taskType, candidates: plan.candidates.length, refused } });
+        void emit({ kind: 'rejected', fields: { reason: 'no_eligible_model', taskType: plan.taskType, candidates: plan.candidates.length, refused } });
         const decision: DecisionView = { taskType: plan.taskType, classification: plan.classification, candidates: plan.candidates, attempts: [] };
         return await finish(
           { type: 'NoEligibleModel', decisionId, taskType: plan.taskType, message: plan.message, candidates: plan.candidates, chainSeqs: [], replayed: false },
@@ -249,6 +286,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
           plan.message,
         );
       }
+
+      // The chain refused the request entry (closed, backpressure): stop before any money moves.
+      await Promise.resolve();
+      if (chainError) throw chainError;
 
       // Hold the worst case of every attempt the executor may walk. If the balance cannot cover the
       // costliest fallback, keep the attempts it can cover rather than refuse outright.
@@ -267,7 +308,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       if (!hold.ok) {
         const requiredMicros = plan.attempts.reduce((m, c) => Math.min(m, safeInt(c.worstCaseCostMicros)), Number.MAX_SAFE_INTEGER);
         const message = `insufficient credit: the cheapest eligible model needs a hold of ${requiredMicros} micro-USD, balance is ${hold.balanceMicros}`;
-        await emit({ kind: 'rejected', fields: { reason: 'insufficient_credit', taskType: plan.taskType, requiredMicros, balanceMicros: hold.balanceMicros } });
+        void emit({ kind: 'rejected', fields: { reason: 'insufficient_credit', taskType: plan.taskType, requiredMicros, balanceMicros: hold.balanceMicros } });
         return await finish(
           { type: 'InsufficientCredit', decisionId, requiredMicros, balanceMicros: hold.balanceMicros, message, chainSeqs: [], replayed: false },
           { outcome: 'rejected', taskType: plan.taskType },
@@ -276,8 +317,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         );
       }
       held = holdMicros;
-      await emit({ kind: 'debited', fields: { holdMicros, balanceMicros: hold.balanceMicros, taskType: plan.taskType } });
-      await store.decisions.update(decisionId, { holdMicros, taskType: plan.taskType });
+      void emit({ kind: 'debited', fields: { holdMicros, balanceMicros: hold.balanceMicros, taskType: plan.taskType } });
 
       const execPlan: PlanOk = attempts === plan.attempts ? plan : { ...plan, attempts };
       let out: ExecuteOutput;
@@ -315,7 +355,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       held = 0;
       const model = out.modelId ?? null;
       const provider = out.providerId ?? null;
-      await emit({
+      void emit({
         kind: 'refunded',
         ...(out.ok && model ? { model } : {}),
         ...(out.ok && provider ? { provider } : {}),
@@ -345,7 +385,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
             chainSeqs: [],
             replayed: false,
           },
-          { outcome: 'completed', model, provider, costMicros: cost },
+          { outcome: 'completed', model, provider, costMicros: cost, holdMicros, taskType: plan.taskType },
           decision,
           null,
         );
@@ -360,7 +400,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
             : 'no attempt could be made');
       return await finish(
         { type: 'AllAttemptsFailed', decisionId, message, attempts: attemptViews, aborted, costMicros: 0, decision, chainSeqs: [], replayed: false },
-        { outcome: 'failed', costMicros: 0 },
+        { outcome: 'failed', costMicros: 0, holdMicros, taskType: plan.taskType },
         decision,
         message,
       );
