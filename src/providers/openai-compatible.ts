@@ -307,8 +307,15 @@ export class OpenAICompatibleAdapter {
           }
         }
         if (complete && !bodySettled) {
-          drainInBackground(it, res.body);
-          bodySettled = true;
+          if (sawDone) {
+            // [DONE] is the last event: the end of the body follows at once. Reading it here hands the
+            // connection back to the pool before the next call needs one.
+            bodySettled = await awaitEnd(it, Math.min(t.stallMs, 1_000));
+          }
+          if (!bodySettled) {
+            drainInBackground(it, res.body);
+            bodySettled = true;
+          }
         }
         for (const ev of parser.end()) {
           if (ev.data === '[DONE]') sawDone = true;
@@ -388,6 +395,25 @@ export class OpenAICompatibleAdapter {
   /** Message for logs: provider and path, never the key. */
   describe(): string {
     return scrub(`${this.providerId} ${this.baseUrl}`, this.apiKey());
+  }
+}
+
+/** Reads to the end of the body if it comes within `ms`; false if it did not (the caller drains it). */
+async function awaitEnd(it: AsyncIterator<Buffer>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), ms);
+  });
+  try {
+    for (;;) {
+      const next = await Promise.race([it.next(), late]);
+      if (next === 'late') return false;
+      if (next.done) return true;
+    }
+  } catch {
+    return true; // the connection is gone, nothing left to read
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -189,6 +189,7 @@ export class SimFleet {
     const f = fleet;
     server.on('connection', (s) => {
       f.sockets.add(s);
+      s.setNoDelay(true);
       s.on('close', () => f.sockets.delete(s));
     });
     f.startChaos();
@@ -319,6 +320,8 @@ export class SimFleet {
     // Resolves false when the client went away (or the fleet closed) so generation stops.
     return new Promise((resolve) => {
       if (res.destroyed || this.closed) return resolve(false);
+      // Sub-millisecond waits (high time scales): a timer would round them up to 1 ms.
+      if (ms < 1) return setImmediate(() => resolve(!res.destroyed && !this.closed));
       const onClose = (): void => {
         clearTimeout(t);
         this.timers.delete(t);
