@@ -309,6 +309,27 @@ describe('executor: request-shaped failures', () => {
   });
 });
 
+describe('executor: output and key problems', () => {
+  it('invalid JSON in JSON mode: fails over (the same answer is not billed) and the caller gets valid JSON', async () => {
+    const h = harness(w);
+    fault(PRIMARY, { kind: 'invalid_output' });
+    const r = await h.run([PRIMARY, FALLBACK], { request: { ...ask, responseFormat: { type: 'json_object' } } });
+    expect(answered(r)).toBe(FALLBACK);
+    expect(r.attempts[0]!.error).toMatchObject({ class: 'invalid_output', detail: 'invalid_json' });
+    expect(r.attempts[0]!.costMicros).toBe(0);
+    expect(() => JSON.parse(r.content) as unknown).not.toThrow();
+  });
+
+  it('an auth failure skips every other model on that provider', async () => {
+    const h = harness(w);
+    w.fleet.inject({ providerId: 'groq', fault: { kind: 'status', status: 401, code: 'invalid_api_key', message: 'Invalid API Key' } });
+    const r = await h.run([PRIMARY, 'groq/gpt-oss-120b', FALLBACK]);
+    expect(answered(r)).toBe(FALLBACK);
+    expect(r.attempts[0]!.error!.class).toBe('auth');
+    expect(r.skipped).toEqual([{ modelId: 'gpt-oss-120b', providerId: 'groq', reason: 'provider_auth_failed' }]);
+  });
+});
+
 describe('executor: budget, retry budget, deadline, abort', () => {
   it('skips a route whose worst case no longer fits the money held', async () => {
     const h = harness(w);
