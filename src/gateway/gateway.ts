@@ -344,7 +344,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const attemptViews = out.attempts.map(toAttemptView);
       const decision: DecisionView = { ...decisionBase, attempts: attemptViews };
 
-      let cost = out.ok ? safeInt(out.costMicros) : 0;
+      const model = out.modelId ?? null;
+      const provider = out.providerId ?? null;
+      const answered = out.ok && model !== null && provider !== null;
+      let cost = answered ? safeInt(out.costMicros) : 0;
       if (cost > holdMicros) {
         // Prices moved or the provider overran max tokens: never charge beyond what was held.
         logger.warn({ decision: decisionId, costMicros: cost, holdMicros }, 'cost above the hold; charging the hold');
@@ -353,16 +356,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const refundMicros = holdMicros - cost;
       const balanceMicros = refundMicros > 0 ? await store.accounts.release(agent.id, refundMicros) : (await store.accounts.agentsByIds([agent.id]))[0]?.balanceMicros ?? 0;
       held = 0;
-      const model = out.modelId ?? null;
-      const provider = out.providerId ?? null;
       void emit({
         kind: 'refunded',
-        ...(out.ok && model ? { model } : {}),
-        ...(out.ok && provider ? { provider } : {}),
+        ...(answered ? { model: model!, provider: provider! } : {}),
         fields: { holdMicros, costMicros: cost, refundMicros, balanceMicros },
       });
 
-      if (out.ok && model && provider) {
+      if (answered && model && provider) {
         const answering = [...attemptViews].reverse().find((a) => a.ok);
         if (answering) answering.costMicros = cost;
         const usage = out.usage ?? answering?.usage ?? { inputTokens: 0, outputTokens: 0 };

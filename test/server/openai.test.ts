@@ -259,6 +259,75 @@ describe('POST /v1/chat/completions with the openai client', () => {
   });
 });
 
+describe('tools, stream endings and failures', () => {
+  const tools: OpenAI.ChatCompletionTool[] = [
+    {
+      type: 'function',
+      function: { name: 'get_weather', description: 'Weather for a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+    },
+  ];
+
+  it('returns tool calls in OpenAI format, streaming and not', async () => {
+    const { apiKey } = await h.agent('oa-tools', 5_000_000);
+    const c = client(apiKey);
+    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: 'user', content: 'What is the weather in Paris?' }];
+    const data = await c.chat.completions.create({ model: 'auto', messages, tools, tool_choice: 'required', max_tokens: 64 });
+    const call = data.choices[0]!.message.tool_calls?.[0];
+    expect(data.choices[0]!.finish_reason).toBe('tool_calls');
+    expect(call?.type).toBe('function');
+    if (call?.type !== 'function') return;
+    expect(call.function.name).toBe('get_weather');
+    expect(() => JSON.parse(call.function.arguments) as unknown).not.toThrow();
+
+    const stream = await c.chat.completions.create({ model: 'auto', messages, tools, tool_choice: 'required', max_tokens: 64, stream: true });
+    const calls: { name?: string; args: string }[] = [];
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      const ch = chunk.choices[0];
+      for (const t of ch?.delta.tool_calls ?? []) {
+        const slot = (calls[t.index] ??= { args: '' });
+        if (t.function?.name) slot.name = t.function.name;
+        slot.args += t.function?.arguments ?? '';
+      }
+      if (ch?.finish_reason) finish = ch.finish_reason;
+    }
+    expect(finish).toBe('tool_calls');
+    expect(calls[0]?.name).toBe('get_weather');
+    expect(() => JSON.parse(calls[0]!.args) as unknown).not.toThrow();
+  });
+
+  it('ends a stream with the chain seqs of the decision in the final chunk', async () => {
+    const { apiKey } = await h.agent('oa-seqs', 5_000_000);
+    const stream = await client(apiKey).chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'seqs' }], max_tokens: 16, stream: true });
+    let last: Ainfera | undefined;
+    for await (const chunk of stream) if ((chunk as unknown as Ainfera).ainfera) last = chunk as unknown as Ainfera;
+    const info = last?.ainfera as { decisionId: string; chainSeqs: number[] };
+    const [d] = await h.store.decisions.byIds([info.decisionId]);
+    expect(info.chainSeqs).toEqual(d!.chainSeqs);
+    expect(info.chainSeqs.length).toBeGreaterThanOrEqual(5);
+  });
+
+  it('fails a stream cut after output was sent with an error the client raises, never a quiet switch', async () => {
+    const { record, apiKey } = await h.agent('oa-cut', 5_000_000);
+    const offering = h.catalog.offerings().find((o) => o.modelId === 'glm-4.6')!;
+    const rule = h.fleet.inject({ providerId: offering.providerId, model: offering.upstreamModel, fault: { kind: 'cut_mid_stream', afterTokens: 3, how: 'destroy' } });
+    try {
+      let text = '';
+      const err = await apiError(
+        (async () => {
+          const s = await client(apiKey).chat.completions.create({ model: 'glm-4.6', messages: [{ role: 'user', content: 'cut me' }], max_tokens: 64, stream: true });
+          for await (const chunk of s) text += chunk.choices[0]?.delta.content ?? '';
+        })(),
+      );
+      expect(text.length).toBeGreaterThan(0);
+      expect(err.code).toBe('all_attempts_failed');
+      expect(await h.balance(record.id)).toBe(5_000_000);
+    } finally {
+      rule.remove();
+    }
+  });
+});
+
 describe('GET /v1/models', () => {
   it('lists auto and the catalog in OpenAI format', async () => {
     const { apiKey } = await h.agent('oa-models', 0);
