@@ -9,12 +9,8 @@ import { formatMicros, parseUsdToMicros } from '../accounts/money.js';
 import { ConfigError, loadConfig, secretFromEnv, type Config } from '../config.js';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/port.js';
+import { processIo, type CliIo } from './io.js';
 
-export interface CliIo {
-  stdout: { write(s: string): unknown };
-  stderr: { write(s: string): unknown };
-  env: NodeJS.ProcessEnv;
-}
 
 const USAGE = `usage:
   ainfera agents create <handle> [--credit-usd X | --credit-micros N] [--policy JSON|@file] [--json]
@@ -64,7 +60,7 @@ function describe(a: AgentView): string {
 }
 
 /** Runs `agents <subcommand> ...` (argv starts after "agents"); returns the exit code. */
-export async function run(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+export async function run(argv: string[], io: CliIo = processIo()): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
