@@ -111,6 +111,9 @@ describe.skipIf(!target)(`MongoDB store (${target ?? 'no server'})`, () => {
         expect(st.chain.changeStreamError).not.toBeNull();
       }
       if (lookalike) expect(st.chain.watchMode).toBe('polling');
+      // A real replica set (or mongos) has change streams: the feed must be using them there.
+      const hello = (await client.db(dbName).admin().command({ hello: 1 })) as { setName?: string; msg?: string };
+      if (realUri && (hello.setName || hello.msg === 'isdbgrid')) expect(st.chain.watchMode).toBe('change-stream');
       w.close();
     });
 

@@ -309,9 +309,9 @@ export class MongoChainStore implements ChainStore {
   }
 
   /**
-   * One change stream per Store while anyone watches. Until the server confirms it (the `init` event)
-   * the feed polls fast; after it, one more read closes the window between the backlog read and the
-   * stream's start, and the poll slows to a safety net. Any stream error (a standalone server, a
+   * One change stream per Store while anyone watches. Until the server confirms it the feed polls
+   * fast; after it, one more read closes the window between the backlog read and the stream's start,
+   * and the poll slows to a safety net. Any stream error (a standalone server, a
    * look-alike without $changeStream, a non-resumable failure) falls back to polling for good.
    */
   private startStream(): void {
@@ -331,14 +331,19 @@ export class MongoChainStore implements ChainStore {
     }
     this.stream = stream;
     let buffer: StoredEntry[] = [];
-    stream.once('init', () => {
-      if (generation !== this.streamGeneration) return;
+    // The server has opened the stream once it hands out a resume token (the driver sets one from the
+    // first, usually empty, batch's postBatchResumeToken; ChangeStream does not re-emit the cursor's
+    // `init`). From then on every commit reaches the stream; one read covers the commits before.
+    const established = () => {
+      if (generation !== this.streamGeneration || this.mode === 'change-stream') return;
       this.mode = 'change-stream';
       this.feed.setInterval(SAFETY_POLL_MS);
       this.feed.wake();
-    });
+    };
+    stream.once('resumeTokenChanged', established);
     stream.on('change', (ev) => {
       if (generation !== this.streamGeneration || !ev.fullDocument) return;
+      established();
       // Events arrive one by one; hand them to the feed as one batch per turn of the event loop.
       if (buffer.length === 0) {
         queueMicrotask(() => {
