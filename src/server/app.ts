@@ -39,6 +39,10 @@ export interface AppOptions {
   fleet?: { chaos?: false; timeScale?: number; seed?: number };
   /** Seeded exploration for reproducible tests (0 turns exploration off). */
   routerRandom?: () => number;
+  /** Chain signing worker threads (default: the appender's choice; tests use 0). */
+  signingWorkers?: number;
+  /** Wraps the opened store (tests count store calls through it). */
+  wrapStore?: (store: Store) => Store;
 }
 
 export interface DemoAgentInfo {
@@ -219,6 +223,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       store = await openStore({ kind: 'mongodb', uri, dbName: config.store.dbName });
     }
     cleanups.push(() => store.close());
+    if (opts.wrapStore) store = opts.wrapStore(store);
     const keys = loadSigningKeys({
       dataDir,
       ...(config.chain.keyFile ? { keyFile: resolve(config.chain.keyFile) } : {}),
@@ -227,7 +232,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       envVar: config.chain.signingKeyEnv,
       env,
     });
-    const appender = await ChainAppender.open({ chain: store.chain, keys, checkpointIntervalMs: config.chain.checkpointIntervalMs });
+    const appender = await ChainAppender.open({ chain: store.chain, keys, checkpointIntervalMs: config.chain.checkpointIntervalMs,
+      ...(opts.signingWorkers !== undefined ? { signingWorkers: opts.signingWorkers } : {}),
+    });
     cleanups.push(() => appender.close());
     const proofs = await ProofService.open(store.chain);
     cleanups.push(() => proofs.close());
