@@ -192,6 +192,9 @@ export class ChainVerifier {
   /** Roots at checkpoint sizes (from checkpoints already seen), to detect forks. Bounded by the checkpoints given. */
   private readonly seenRoots = new Map<number, Uint8Array>();
   private largestSeen: Checkpoint | null = null;
+  /** Envelopes held back (one batch at most) while a missing seq is told apart from a reorder. */
+  private held: readonly unknown[] = [];
+  private deferredAt = -1;
   private latestVerified: Checkpoint | null = null;
   private checkpointsVerified = 0;
 
@@ -263,16 +266,31 @@ export class ChainVerifier {
 
   /**
    * Feed the next envelopes of the chain, in seq order, starting at seq 0. Returns progress, or the
-   * first failure (sticky: later calls return it again without looking at their input).
+   * first failure (sticky: later calls return it again without looking at their input). When a seq is
+   * missing, the envelopes from there on are held for one more push (or finish) to tell a deletion
+   * (`seq_gap`) from a reorder across the batch boundary (`seq_out_of_order`); `size` then stays at
+   * the missing seq. Always call finish() at the end.
    */
   push(envelopes: readonly unknown[]): StreamProgress | VerifyFailure {
     if (this.failure) return this.failure;
-    for (let i = 0; i < envelopes.length; i++) {
+    const batch = this.held.length > 0 ? [...this.held, ...envelopes] : envelopes;
+    this.held = [];
+    for (let i = 0; i < batch.length; i++) {
       const expected = this.frontier.size;
-      const env = envelopes[i] as Partial<Envelope> | null | undefined;
+      const env = batch[i] as Partial<Envelope> | null | undefined;
       const seq = typeof env === 'object' && env !== null && typeof env.entry === 'object' && env.entry !== null ? (env.entry as ChainEntry).seq : undefined;
       if (typeof seq !== 'number') return this.stop(fail('malformed_envelope', 'envelope has no entry.seq', { seq: expected }));
-      if (seq !== expected) return this.stop(this.seqFailure(expected, seq, envelopes, i));
+      if (seq !== expected) {
+        const laterInBatch = batch.slice(i + 1).some((e) => (e as Envelope | null)?.entry?.seq === expected);
+        if (!laterInBatch && seq > expected && this.deferredAt !== expected) {
+          // A missing seq may be a deletion (gap) or a swap across the batch boundary: look one batch
+          // ahead before naming it. Nothing from here on is accepted meanwhile.
+          this.held = batch.slice(i);
+          this.deferredAt = expected;
+          return { ok: true, size: expected };
+        }
+        return this.stop(this.seqFailure(expected, seq, laterInBatch));
+      }
 
       const checked = this.verifyEnvelope(env);
       if (!checked.ok) return this.stop({ ...checked, seq: expected });
@@ -337,6 +355,10 @@ export class ChainVerifier {
    */
   finish(): VerifySummary | VerifyFailure {
     if (this.failure) return this.failure;
+    if (this.held.length > 0) {
+      const got = (this.held[0] as Envelope).entry.seq;
+      return this.stop(this.seqFailure(this.frontier.size, got, false));
+    }
     if (this.pending.size > 0) {
       const smallest = Math.min(...this.pending.keys());
       return this.stop(
@@ -457,9 +479,8 @@ export class ChainVerifier {
     return { ok: true };
   }
 
-  private seqFailure(expected: number, got: number, batch: readonly unknown[], from: number): VerifyFailure {
+  private seqFailure(expected: number, got: number, laterInBatch: boolean): VerifyFailure {
     if (!Number.isSafeInteger(got)) return fail('malformed_entry', `seq ${got} is not an integer`, { seq: expected });
-    const laterInBatch = batch.slice(from + 1).some((e) => (e as Envelope | null)?.entry?.seq === expected);
     if (laterInBatch || got < expected) {
       return fail('seq_out_of_order', `expected seq ${expected}, got ${got}`, { seq: expected });
     }
