@@ -7,6 +7,7 @@ import { agentView, assertAdminToken, createAccounts, type AgentView } from '../
 import { AccountsError } from '../accounts/errors.js';
 import { formatMicros, parseUsdToMicros } from '../accounts/money.js';
 import { ConfigError, loadConfig, secretFromEnv, type Config } from '../config.js';
+import { logger } from '../log.js';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/port.js';
 import { processIo, type CliIo } from './io.js';
@@ -103,6 +104,9 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
     if ((needsHandle ? extra.length : positionals.length - 1) > 0) throw new UsageError(`unexpected argument(s): ${(needsHandle ? extra : positionals.slice(1)).join(' ')}`);
 
     const config = loadConfig({ ...(v.config !== undefined ? { path: v.config } : {}), env: io.env });
+    // Info logs would interleave with the output (and break --json): only warnings and errors here.
+    if (config.log.level === 'silent' || config.log.level === 'fatal' || config.log.level === 'error') logger.level = config.log.level;
+    else logger.level = 'warn';
     const adminToken = secretFromEnv(config.admin.tokenEnv, io.env);
     // Refuse before touching the store (mirrors the API: no token configured, no admin operations).
     assertAdminToken(config.admin.tokenEnv, adminToken, io.env);
