@@ -72,11 +72,13 @@ const INPUT_KEYS: ReadonlySet<string> = new Set(['kind', 'agent', 'decision', 'm
 const PROBE_TIME = '1970-01-01T00:00:00.000Z';
 
 /**
- * Refuses anything the chain's format does not allow, with the same rules buildEntry applies when the
- * batch is sealed (so a queued event can never fail later), plus: no properties beyond EventInput's
- * (an unexpected `prompt` or `messages` is refused, never silently dropped or signed).
+ * Refuses anything the chain's format does not allow, with buildEntry's own rules (the format's single
+ * authority), plus: no properties beyond EventInput's (an unexpected `prompt` or `messages` is refused,
+ * never silently dropped or signed). Returns the built entry with placeholder seq/time/prev: the
+ * sequencer only overwrites those three (values it generates), so a queued event cannot fail later and
+ * is not validated twice.
  */
-export function validateEventInput(event: unknown): asserts event is EventInput {
+export function entryTemplate(event: unknown): ChainEntry {
   if (typeof event !== 'object' || event === null || Array.isArray(event)) throw new ChainInputError('event must be an object', 'event');
   for (const k of Object.keys(event)) {
     if (!INPUT_KEYS.has(k)) throw new ChainInputError(`unknown event property "${k}" (allowed: ${[...INPUT_KEYS].join(', ')})`, k);
@@ -86,15 +88,21 @@ export function validateEventInput(event: unknown): asserts event is EventInput 
     throw new ChainInputError('fields must be a plain object of strings and integers', 'fields');
   }
   try {
-    buildEntry(event as EventInput, 0, PROBE_TIME, GENESIS_PREV);
+    return buildEntry(event as EventInput, 0, PROBE_TIME, GENESIS_PREV);
   } catch (err) {
     if (err instanceof EntryValidationError) throw new ChainInputError(err.message, err.field);
     throw err;
   }
 }
 
+/** Throws ChainInputError (naming the field) unless `event` can be appended as is. */
+export function validateEventInput(event: unknown): asserts event is EventInput {
+  entryTemplate(event);
+}
+
 interface Pending {
-  event: EventInput;
+  /** The validated entry; seq, time and prev are set when it is sequenced. */
+  template: ChainEntry;
   resolve(env: AppendedEnvelope): void;
   reject(err: Error): void;
 }
@@ -199,20 +207,17 @@ export class ChainAppender {
    * after close(); later with ChainStoreError if the store failed to write it.
    */
   append(event: EventInput): Promise<AppendedEnvelope> {
+    let template: ChainEntry;
     try {
       if (this.closed) throw new ChainClosedError();
-      validateEventInput(event);
       if (this.queued >= this.maxQueue) throw new ChainBackpressureError(this.maxQueue);
+      // A fresh object: a caller mutating its event after append() cannot change what gets signed.
+      template = entryTemplate(event);
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    // Copy: a caller mutating its object after append() must not change what gets signed.
-    const copy: EventInput = { kind: event.kind, agent: event.agent, decision: event.decision };
-    if (event.model !== undefined) copy.model = event.model;
-    if (event.provider !== undefined) copy.provider = event.provider;
-    if (event.fields !== undefined) copy.fields = { ...event.fields };
     return new Promise<AppendedEnvelope>((resolve, reject) => {
-      this.queue.push({ event: copy, resolve, reject });
+      this.queue.push({ template, resolve, reject });
       if (!this.running) {
         this.running = true;
         // Let the callers of this tick queue up first: they go in one batch.
@@ -336,7 +341,7 @@ export class ChainAppender {
     const messages: Uint8Array[] = [];
     for (const item of items) {
       try {
-        const entry = buildEntry(item.event, seq, time, prev);
+        const entry: ChainEntry = { ...item.template, seq, time, prev };
         const { canonical, bytes } = encodeEntry(entry);
         const leaf = leafHash(bytes, nodeCrypto);
         const hex = toHex0x(leaf);

@@ -12,8 +12,8 @@
 //     "retired": [ { "publicKey": "...", "keyId": "...", "validFrom": "<ISO>", "validUntil": "<ISO>" } ] }
 // Node-only (server and CLI); the pure verifier never needs this module.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { PublicKeyInfo } from './types.js';
 import { createNodeSigner, nodeCrypto } from './node-crypto.js';
 import { isValidNoteName, noteVerifierKey } from './checkpoint.js';
@@ -292,6 +292,7 @@ export function loadSigningKeys(opts: LoadKeysOptions = {}): ChainKeys {
     if (!path) throw new KeyError(`no signing key: set ${envVar} or give a data directory / key file`, 'missing_key');
     if (!opts.create) throw new KeyError(`no signing key at ${path} (and ${envVar} is unset)`, 'missing_key');
     const fresh = newKeyFile(origin, now());
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     // Lost the race to another process starting at the same time: use the key it wrote.
     file = writePrivateFile(path, JSON.stringify(fresh, null, 2) + '\n', { replace: false }) ? fresh : readKeyFile(path);
   }
