@@ -367,11 +367,9 @@ export class MongoChainStore implements ChainStore {
     const s = this.stream;
     this.stream = null;
     void s?.close().catch(() => undefined);
-    if (this.feed.size > 0) {
-      this.mode = 'polling';
-      this.feed.setInterval(POLL_MS);
-      this.feed.wake();
-    }
+    this.mode = this.feed.size > 0 ? 'polling' : 'idle';
+    this.feed.setInterval(POLL_MS);
+    this.feed.wake();
   }
 
   private async stopStream(): Promise<void> {
