@@ -247,3 +247,15 @@ describe('whyWinner', () => {
     expect(why).toContain('rank 2 m2 / sim answered');
   });
 });
+
+describe('layoutScatter on a narrow chart', () => {
+  it('keeps x labels at least ~40 px apart', () => {
+    const wide = [
+      { id: 'slow', intelligenceIndex: 10, referenceSpeed: 20, liveSpeed: null, state: 'closed' as const, traffic: 0 },
+      { id: 'fast', intelligenceIndex: 50, referenceSpeed: 12_000, liveSpeed: null, state: 'closed' as const, traffic: 0 },
+    ];
+    const L = layoutScatter(wide, 320, 300);
+    expect(L.xTicks.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < L.xTicks.length; i++) expect(L.xTicks[i]!.pos - L.xTicks[i - 1]!.pos).toBeGreaterThanOrEqual(40);
+  });
+});

@@ -12,8 +12,9 @@ import { TraceView } from './trace-view.js';
 import { verifyCheckpointNote, verifyConsistencyHex } from './verifier.js';
 import { VerifyView } from './verify-view.js';
 
-/** Rows kept (in memory and in the DOM): the page's memory stays bounded however long it runs. */
-const MAX_ROWS = 100;
+/** Rows kept (in memory and in the DOM): the page's memory stays bounded however long it runs.
+ * index.html states it on the table body (data-max-rows) so the page's tests read the same number. */
+const MAX_ROWS = Number(document.getElementById('trace-body')?.dataset.maxRows) || 100;
 /** Rows replayed on load so the table is not empty. */
 const BACKFILL = 30;
 const MODELS_REFRESH_MS = 5000;

@@ -77,8 +77,14 @@ export class ModelsView {
   private readonly panel: HTMLElement;
   private byId = new Map<string, ModelData>();
   private tipFor: string | null = null;
+  private last: readonly ModelData[] | null = null;
+  private drawnWidth = 0;
 
   constructor() {
+    // Lay the chart out at its real pixel width, so labels keep their size on a phone.
+    new ResizeObserver(() => {
+      if (this.last && Math.abs(this.chart.clientWidth - this.drawnWidth) > 24) this.render(this.last);
+    }).observe(this.chart);
     this.panel = this.tip.parentElement as HTMLElement;
     this.chart.addEventListener('pointerover', (e) => this.pointEvent(e, true));
     this.chart.addEventListener('pointerout', (e) => this.pointEvent(e, false));
@@ -90,6 +96,7 @@ export class ModelsView {
   }
 
   render(models: readonly ModelData[]): void {
+    this.last = models;
     this.byId = new Map(models.map((m) => [m.id, m]));
     const focused = document.activeElement instanceof SVGElement ? document.activeElement.getAttribute('data-model') : null;
     const inputs: ScatterInput[] = models.map((m) => ({
@@ -100,7 +107,9 @@ export class ModelsView {
       state: breakerState(m.health),
       traffic: traffic(m),
     }));
-    const L = layoutScatter(inputs);
+    this.drawnWidth = this.chart.clientWidth;
+    const width = Math.round(Math.max(300, Math.min(960, this.drawnWidth || 720)));
+    const L = layoutScatter(inputs, width, width < 520 ? 300 : 380);
     const { plot } = L;
     const svg = s('svg', { viewBox: `0 0 ${L.width} ${L.height}`, role: 'group', 'aria-labelledby': 'models-heading', 'aria-describedby': 'models-hint' });
     const grid = s('g', { class: 'grid', 'aria-hidden': 'true' });

@@ -82,7 +82,12 @@ export function layoutScatter(models: readonly ScatterInput[], width = 720, heig
     };
   });
 
-  const xTicks = SPEED_TICKS.filter((t) => Math.log10(t) >= lo && Math.log10(t) <= hi).map((t) => ({ value: t, pos: round(x(t)) }));
+  let xTicks = SPEED_TICKS.filter((t) => Math.log10(t) >= lo && Math.log10(t) <= hi).map((t) => ({ value: t, pos: round(x(t)) }));
+  // On a narrow chart keep labels apart: fall back to powers of ten (plus 1-2-5 steps if that leaves too few).
+  if (xTicks.length > 1 && (plot.right - plot.left) / xTicks.length < 44) {
+    const decades = xTicks.filter((t) => Number.isInteger(Math.log10(t.value)));
+    xTicks = decades.length >= 2 ? decades : xTicks.filter((_, i) => i % 2 === 0);
+  }
   const yTicks: Tick[] = [];
   const step = yHi - yLo > 50 ? 20 : 10;
   for (let v = yLo; v <= yHi; v += step) yTicks.push({ value: v, pos: round(y(v)) });

@@ -108,10 +108,10 @@ export class TraceView {
       'tr',
       { 'data-seq': r.seq, tabindex: -1, 'aria-selected': this.selected === r.seq ? 'true' : 'false', class: fresh ? 'fresh' : null },
       h('td', { class: 't-time', title: r.time }, h('time', { datetime: r.time }, clockTime(r.time))),
-      h('td', {}, h('span', { class: 't-hash', title: r.hash }, shortHash(r.hash)), h('span', { class: 't-sep', 'aria-hidden': 'true' }, '·'), h('span', { class: 't-agent' }, r.agent)),
+      h('td', { title: `${r.hash} · ${r.agent}` }, h('span', { class: 't-hash' }, shortHash(r.hash)), h('span', { class: 't-sep', 'aria-hidden': 'true' }, '·'), h('span', { class: 't-agent' }, r.agent)),
       h(
         'td',
-        {},
+        { title: tgt ? `${r.kind} · ${tgt}` : r.kind },
         h('span', { class: `kind kind-${r.kind.replace(/[^a-z0-9_]/g, '')}` }, r.kind),
         tgt ? h('span', { class: 't-target' }, h('span', { class: 't-sep', 'aria-hidden': 'true' }, '·'), tgt) : null,
         sim ? h('span', { class: 'tag sim', title: 'served by the simulated provider fleet' }, 'sim') : null,
