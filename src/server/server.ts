@@ -106,11 +106,6 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function headerValue(v: string | string[] | undefined): string | null {
-  const s = Array.isArray(v) ? v[0] : v;
-  return s === undefined || s === '' ? null : s;
-}
-
 /** Credentials from connectionParams: `authorization` ("Bearer …" or a bare token) and/or `adminToken`. */
 function wsCredentials(params: Readonly<Record<string, unknown>> | undefined): Credentials {
   const auth = params?.authorization ?? params?.Authorization;

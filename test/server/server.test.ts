@@ -1,0 +1,288 @@
+// The server's safety and transport behaviour over real sockets: auth on HTTP and WebSocket, body, depth,
+// cost and token limits (a rejected subscription must not close its socket), masked errors, GraphiQL only
+// in development, the page mount, client-abort cancellation, and graceful shutdown.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { Store } from '../../src/store/port.js';
+import { openStore } from '../../src/store/index.js';
+import { startTestServer, subscribe, type TestServer } from '../helpers/server.js';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+let s: TestServer;
+let agentKey: string;
+beforeAll(async () => {
+  s = await startTestServer({ config: { api: { maxDepth: 6, maxCost: 150, maxBodyBytes: 100_000 } } });
+  agentKey = (await s.createAgent('srv-agent', 5_000_000)).apiKey;
+});
+afterAll(async () => {
+  await s?.close();
+});
+
+/** A raw graphql-transport-ws connection: resolves with the close code, or 'open' after the ack. */
+function rawWs(url: string, payload: Record<string, unknown>): Promise<{ ws: WebSocket; code: number | 'acked' }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, 'graphql-transport-ws');
+    ws.once('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload })));
+    ws.on('message', (m) => {
+      if (JSON.parse(String(m)).type === 'connection_ack') resolve({ ws, code: 'acked' });
+    });
+    ws.once('close', (code) => resolve({ ws, code }));
+    ws.once('error', reject);
+  });
+}
+
+/** Resolves when the subscription ended; fails the test (instead of hanging) if it does not within 5 s. */
+async function ended(done: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([done, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('subscription did not end')), 5_000)))]);
+  clearTimeout(timer);
+}
+
+describe('HTTP', () => {
+  it('serves /health', async () => {
+    const res = await fetch(`${s.url}/health`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'ok', simulated: true, store: 'embedded' });
+  });
+
+  it('refuses wrong credentials with 401 and anonymous private reads with UNAUTHENTICATED', async () => {
+    const unknownKey = await s.gql('{ me { handle } }', {}, { key: `ak_${'A'.repeat(43)}` });
+    expect(unknownKey.status).toBe(401);
+    expect(unknownKey.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const badBearer = await s.gql('{ chainHead { size } }', {}, { headers: { authorization: 'Bearer not-the-admin-token' } });
+    expect(badBearer.status).toBe(401);
+    const malformed = await s.gql('{ chainHead { size } }', {}, { headers: { authorization: 'Basic Zm9vOmJhcg==' } });
+    expect(malformed.status).toBe(401);
+    const badAdmin = await s.gql('{ chainHead { size } }', {}, { headers: { 'x-admin-token': 'nope' } });
+    expect(badAdmin.status).toBe(401);
+    const anonymous = await s.gql('{ me { handle } }');
+    expect(anonymous.body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const asAgent = await s.gql('mutation { addCredit(agent: "srv-agent", amount: { usd: "1" }) { __typename } }', {}, { key: agentKey });
+    expect(asAgent.body.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    // Public data needs no key.
+    const pub = await s.gql<{ chainHead: { size: number } }>('{ chainHead { size } }');
+    expect(pub.status).toBe(200);
+    expect(typeof pub.body.data?.chainHead.size).toBe('number');
+  });
+
+  it('runs admin operations with the admin token (bearer or x-admin-token) and shows the key once', async () => {
+    const created = await s.gql<{ createAgent: Json }>(
+      'mutation { createAgent(input: { handle: "srv-admin-made", credit: { usd: "2.5" } }) { __typename ... on AgentCreated { apiKey agent { handle balance { micros usd } } } } }',
+      {},
+      { headers: { 'x-admin-token': s.adminToken! } },
+    );
+    expect(created.body.data?.createAgent).toMatchObject({ __typename: 'AgentCreated', agent: { handle: 'srv-admin-made', balance: { micros: 2_500_000, usd: '2.500000' } } });
+    const key = created.body.data!.createAgent.apiKey as string;
+    const me = await s.gql<{ me: Json }>('{ me { handle balance { micros } policy } }', {}, { key });
+    expect(me.body.data?.me).toEqual({ handle: 'srv-admin-made', balance: { micros: 2_500_000 }, policy: null });
+    const credit = await s.gql<{ addCredit: Json }>(
+      'mutation { addCredit(agent: "srv-admin-made", amount: { micros: 500000 }) { __typename ... on AgentUpdated { agent { balance { micros } } } } }',
+      {},
+      { admin: true },
+    );
+    expect(credit.body.data?.addCredit).toEqual({ __typename: 'AgentUpdated', agent: { balance: { micros: 3_000_000 } } });
+    const policy = await s.gql<{ setPolicy: Json }>(
+      'mutation($p: JSON) { setPolicy(agent: "srv-admin-made", policy: $p) { __typename ... on AgentUpdated { agent { policy } } ... on ValidationError { field } } }',
+      { p: { caps: { costCeilingMicros: 1000 } } },
+      { admin: true },
+    );
+    expect(policy.body.data?.setPolicy).toMatchObject({ __typename: 'AgentUpdated', agent: { policy: { caps: { costCeilingMicros: 1000 } } } });
+    const badPolicy = await s.gql<{ setPolicy: Json }>(
+      'mutation($p: JSON) { setPolicy(agent: "srv-admin-made", policy: $p) { __typename ... on ValidationError { field } } }',
+      { p: { caps: { costCeilingMicros: -1 } } },
+      { admin: true },
+    );
+    expect(badPolicy.body.data?.setPolicy).toEqual({ __typename: 'ValidationError', field: 'policy.caps.costCeilingMicros' });
+    const dup = await s.gql<{ createAgent: Json }>('mutation { createAgent(input: { handle: "srv-admin-made" }) { __typename ... on ValidationError { field } } }', {}, { admin: true });
+    expect(dup.body.data?.createAgent).toEqual({ __typename: 'ValidationError', field: 'input.handle' });
+    const missing = await s.gql<{ addCredit: Json }>('mutation { addCredit(agent: "nobody-here", amount: { usd: "1" }) { __typename } }', {}, { admin: true });
+    expect(missing.body.data?.addCredit).toEqual({ __typename: 'AgentNotFound' });
+  });
+
+  it('refuses an oversized body with 413', async () => {
+    const big = JSON.stringify({ query: `{ chainHead { size } } # ${'x'.repeat(120_000)}` });
+    const res = await fetch(s.graphqlUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as Json).errors[0].extensions.code).toBe('BODY_TOO_LARGE');
+  });
+
+  it('refuses too-deep and too-costly queries as validation errors, naming the limit', async () => {
+    const deep = await s.gql('{ decisions { edges { node { chainEntries { inclusionProof { checkpoint { size } } } } } } }', {}, { key: agentKey });
+    expect(deep.body.data ?? null).toBeNull();
+    expect(deep.body.errors?.[0]?.message).toMatch(/depth limit of 6/);
+    const costly = await s.gql(`{ ${Array.from({ length: 20 }, (_, i) => `m${i}: models { id name vendor offerings { provider price { source } } }`).join(' ')} }`);
+    expect(costly.body.data ?? null).toBeNull();
+    expect(costly.body.errors?.[0]?.message).toMatch(/[Cc]ost/);
+  });
+
+  it('masks unexpected errors (no internal message leaks) but keeps expected ones', async () => {
+    const secret = 'db password=hunter2';
+    const leaky = await startTestServer({
+      wrapStore: (store: Store): Store => ({
+        ...store,
+        kind: store.kind,
+        chain: store.chain,
+        accounts: store.accounts,
+        stats: store.stats,
+        close: () => store.close(),
+        decisions: { ...store.decisions, list: () => Promise.reject(new Error(secret)), insert: (d) => store.decisions.insert(d), update: (id, p) => store.decisions.update(id, p), byIds: (ids) => store.decisions.byIds(ids), byIdempotencyKey: (a, k) => store.decisions.byIdempotencyKey(a, k) },
+      }),
+      env: { NODE_ENV: 'production' },
+    });
+    try {
+      const r = await leaky.gql('{ decisions(first: 1) { edges { cursor } } }', {}, { admin: true });
+      expect(JSON.stringify(r.body)).not.toContain('hunter2');
+      expect(r.body.errors?.[0]?.message).toBe('Unexpected error.');
+      // GraphiQL is off in production.
+      const page = await fetch(leaky.graphqlUrl, { headers: { accept: 'text/html' } });
+      expect(await page.text()).not.toMatch(/graphiql/i);
+    } finally {
+      await leaky.close();
+    }
+  });
+
+  it('serves a bundled GraphiQL in development, with no CDN', async () => {
+    const res = await fetch(s.graphqlUrl, { headers: { accept: 'text/html' } });
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toMatch(/graphiql/i);
+    expect(html).not.toMatch(/unpkg\.com|cdn\.jsdelivr|esm\.sh/);
+  });
+
+  it('404s unknown paths', async () => {
+    const res = await fetch(`${s.url}/nope`);
+    expect(res.status).toBe(404);
+  });
+});
+
+describe('WebSocket', () => {
+  it('authenticates from connectionParams: a bad key closes with 4403, a good one acks', async () => {
+    const bad = await rawWs(s.wsUrl, { authorization: `Bearer ak_${'B'.repeat(43)}` });
+    expect(bad.code).toBe(4403);
+    const good = await rawWs(s.wsUrl, { authorization: `Bearer ${agentKey}` });
+    expect(good.code).toBe('acked');
+    good.ws.close();
+    const anon = await rawWs(s.wsUrl, {});
+    expect(anon.code).toBe('acked');
+    anon.ws.close();
+  });
+
+  it('answers private queries over the socket as the connected agent', async () => {
+    const client = s.wsClient({ authorization: `Bearer ${agentKey}` });
+    const res = await new Promise<Json>((resolve, reject) => {
+      client.subscribe({ query: '{ me { handle } }' }, { next: (v) => resolve(v as Json), error: reject, complete: () => undefined });
+    });
+    expect(res.data).toEqual({ me: { handle: 'srv-agent' } });
+  });
+
+  it('rejects a too-deep or unparsable subscription with an error for that operation only; the socket stays open', async () => {
+    const client = s.wsClient();
+    let closed = false;
+    let connects = 0;
+    client.on('closed', () => {
+      closed = true;
+    });
+    client.on('connected', () => {
+      connects++;
+    });
+    // Keeps the (lazy) client's one socket open across the rejected operations.
+    const keepAlive = subscribe(client, 'subscription { chainEvents { seq } }');
+    const deep = subscribe(client, 'subscription { chainEvents(fromSeq: 0) { envelope { ... on ChainEntry { inclusionProof { ... on InclusionProof { checkpoint { height } } } } } } }');
+    await ended(deep.done);
+    expect(JSON.stringify(deep.errors)).toMatch(/depth limit|Cost|cost/);
+    const huge = subscribe(client, `subscription { chainEvents { ${'seq '.repeat(6000)} } }`);
+    await ended(huge.done);
+    expect(JSON.stringify(huge.errors)).toMatch(/[Tt]oken/);
+    const broken = subscribe(client, 'subscription { chainEvents { ');
+    await ended(broken.done);
+    expect(broken.errors.length).toBeGreaterThan(0);
+    // Same connection, a valid subscription still works.
+    const ok = subscribe<{ chainEvents: { seq: number } }>(client, 'subscription { chainEvents(fromSeq: 0) { seq } }');
+    await s.gql('mutation($i: RouteInput!) { route(input: $i) { __typename } }', { i: { messages: [{ role: 'USER', content: 'ws alive' }], maxOutputTokens: 16 } }, { key: agentKey });
+    await ok.waitFor((ev) => ev.length > 0);
+    ok.stop();
+    expect(closed).toBe(false);
+    expect(connects).toBe(1);
+    keepAlive.stop();
+  });
+});
+
+describe('cancellation and shutdown', () => {
+  it('aborts the provider call when the HTTP client goes away', async () => {
+    const srv = await startTestServer();
+    try {
+      const { apiKey, id } = await srv.createAgent('srv-abort', 5_000_000);
+      const req = { messages: [{ role: 'user' as const, content: 'slow one' }], maxOutputTokens: 64, pin: { model: 'glm-4.6' } };
+      const plan = srv.app.router.plan(req, { now: Date.now() });
+      if (!plan.ok) throw new Error('plan');
+      const rules = plan.attempts.map((c) => srv.app.fleet!.inject({ providerId: c.providerId, model: c.upstreamModel, fault: { kind: 'slow_first_token', delayMs: 5_000 } }));
+      const ctrl = new AbortController();
+      const pending = fetch(srv.graphqlUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+        body: JSON.stringify({ query: 'mutation($i: RouteInput!) { route(input: $i) { __typename } }', variables: { i: { messages: [{ role: 'USER', content: 'slow one' }], maxOutputTokens: 64, pin: { model: 'glm-4.6' } } } }),
+        signal: ctrl.signal,
+      }).catch(() => null);
+      const deadline = Date.now() + 5_000;
+      while (srv.app.fleet!.requests.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      const started = Date.now();
+      ctrl.abort();
+      await pending;
+      // The decision ends as failed (aborted) well before the 5 s first token, and the hold comes back.
+      let outcome = 'pending';
+      while (outcome === 'pending' && Date.now() - started < 4_000) {
+        const page = await srv.app.store.decisions.list({ agentId: id }, 1);
+        outcome = page.items[0]?.outcome ?? 'pending';
+        if (outcome === 'pending') await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(outcome).toBe('failed');
+      const [agent] = await srv.app.store.accounts.agentsByIds([id]);
+      expect(agent?.balanceMicros).toBe(5_000_000);
+      for (const r of rules) r.remove();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('shuts down gracefully: in-flight calls finish, the chain is flushed, subscribers are closed with 1001', async () => {
+    const srv = await startTestServer();
+    const dataDir = srv.dataDir;
+    let reopened: Store | null = null;
+    try {
+      const { apiKey, id } = await srv.createAgent('srv-shutdown', 5_000_000);
+      const plan = srv.app.router.plan({ messages: [{ role: 'user', content: 'x' }], maxOutputTokens: 32, pin: { model: 'glm-4.6' } }, { now: Date.now() });
+      if (!plan.ok) throw new Error('plan');
+      for (const c of plan.attempts) srv.app.fleet!.inject({ providerId: c.providerId, model: c.upstreamModel, fault: { kind: 'slow_first_token', delayMs: 400 } });
+
+      const ws = await rawWs(srv.wsUrl, {});
+      expect(ws.code).toBe('acked');
+      ws.ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { chainEvents(fromSeq: 0) { seq } }' } }));
+      const closeCode = new Promise<number>((r) => ws.ws.once('close', (code) => r(code)));
+
+      const call = srv.gql<{ route: Json }>(
+        'mutation($i: RouteInput!) { route(input: $i) { __typename ... on RouteSuccess { chainSeqs } } }',
+        { i: { messages: [{ role: 'USER', content: 'finish me' }], maxOutputTokens: 32, pin: { model: 'glm-4.6' } } },
+        { key: apiKey },
+      );
+      while (srv.app.fleet!.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
+      const closing = srv.ainfera.close();
+      const r = await call;
+      expect(r.body.data?.route.__typename).toBe('RouteSuccess');
+      expect(await closeCode).toBe(1001);
+      await closing;
+      // New connections are refused once closed.
+      await expect(fetch(`${srv.url}/health`)).rejects.toThrow();
+
+      reopened = await openStore({ kind: 'embedded', dataDir });
+      const page = await reopened.decisions.list({ agentId: id }, 5);
+      expect(page.items[0]?.outcome).toBe('completed');
+      const seqs = r.body.data!.route.chainSeqs as number[];
+      const stored = await reopened.chain.entries(seqs[0]!, seqs.length);
+      expect(stored.map((e) => e.seq)).toEqual(seqs);
+    } finally {
+      await reopened?.close();
+      await srv.close();
+    }
+  });
+});
