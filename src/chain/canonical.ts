@@ -73,20 +73,31 @@ export function canonicalEntryJson(entry: unknown): string {
   const proto = Object.getPrototypeOf(entry) as unknown;
   if (proto !== Object.prototype && proto !== null) throw new CanonicalJsonError('entry must be a plain object', '$');
   const rec = entry as Record<string, unknown>;
-  for (const key in rec) {
-    if (!Object.prototype.hasOwnProperty.call(rec, key)) continue;
+  // Flat objects of strings and safe integers only, so the JCS rules reduce to: keys sorted by UTF-16
+  // code units (Array.prototype.sort's default order), strings as JSON.stringify writes them, integers
+  // in decimal. That is exactly what `canonicalize` produces for such objects (property-tested against
+  // it in test/chain/canonical.test.ts), without its generic recursion: this is the verifier's hot path.
+  const keys = Object.keys(rec).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
     const v = rec[key];
     if (v === undefined) continue;
+    let text: string;
     if (typeof v === 'string') {
       if (!isWellFormedString(v)) throw new CanonicalJsonError(`${key}: string contains a lone surrogate`, key);
+      text = JSON.stringify(v);
     } else if (typeof v === 'number') {
       if (!Number.isSafeInteger(v)) {
         throw new CanonicalJsonError(`${key}: ${v} is not a safe integer (entry numbers are integers, money in micro-USD)`, key);
       }
+      text = v === 0 ? '0' : String(v);
     } else {
       throw new CanonicalJsonError(`${key}: entry fields are strings and integers only, got ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v}`, key);
     }
     if (!isWellFormedString(key)) throw new CanonicalJsonError('field name contains a lone surrogate', key);
+    out += (first ? '' : ',') + JSON.stringify(key) + ':' + text;
+    first = false;
   }
-  return canonicalize(entry) as string;
+  return out + '}';
 }

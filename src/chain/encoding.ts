@@ -145,7 +145,10 @@ export function utf8Decode(bytes: Uint8Array): string {
 }
 
 /** True if the string has no lone UTF-16 surrogate (i.e. it encodes to UTF-8 and back unchanged). */
+const ANY_SURROGATE = /[\ud800-\udfff]/;
+
 export function isWellFormedString(str: string): boolean {
+  if (!ANY_SURROGATE.test(str)) return true; // the common case, checked natively
   for (let i = 0; i < str.length; i++) {
     const c = str.charCodeAt(i);
     if (c >= 0xd800 && c <= 0xdbff) {

@@ -75,11 +75,17 @@ function checkFieldValue(field: string, value: unknown): EntryFieldValue {
   throw new EntryValidationError(field, 'type', `must be a string or an integer, got ${what}`);
 }
 
+/** Milliseconds since the epoch of an entry time, or NaN unless it is a real UTC instant written as toISOString writes it. */
+export function entryTimeMs(time: unknown): number {
+  if (typeof time !== 'string' || !ENTRY_TIME_PATTERN.test(time)) return NaN;
+  const ms = Date.parse(time);
+  // Date.parse accepts 2026-02-30 and 24:00; the round trip does not.
+  return Number.isFinite(ms) && new Date(ms).toISOString() === time ? ms : NaN;
+}
+
 /** True for a real UTC instant written as toISOString writes it. */
 export function isEntryTime(time: unknown): time is string {
-  if (typeof time !== 'string' || !ENTRY_TIME_PATTERN.test(time)) return false;
-  const ms = Date.parse(time);
-  return Number.isFinite(ms) && new Date(ms).toISOString() === time;
+  return !Number.isNaN(entryTimeMs(time));
 }
 
 /**
@@ -127,23 +133,34 @@ export function buildEntry(input: EventInput, seq: number, time: string, prev: s
   return entry;
 }
 
-/** Why an entry received from somewhere else does not follow the format (undefined if it does). */
-export function entryFormatProblem(entry: unknown): string | undefined {
-  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return 'entry is not an object';
+/**
+ * Problems with the fixed fields of a received entry (version, seq, time, prev, kind, agent, decision,
+ * model, provider; no envelope fields inside). Kind-specific field types are not looked at here (the
+ * canonical encoder rejects those). Returns the time in ms when fine, else the problem.
+ */
+export function entryHeaderProblem(entry: unknown): { problem: string } | { timeMs: number } {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return { problem: 'entry is not an object' };
   const e = entry as Record<string, unknown>;
-  if (e.v !== ENTRY_FORMAT_VERSION) return `unsupported format version v=${String(e.v)}`;
-  if (!Number.isSafeInteger(e.seq) || (e.seq as number) < 0) return 'seq is not a non-negative integer';
-  if (!isEntryTime(e.time)) return 'time is not RFC 3339 UTC with milliseconds';
-  if (!isHex0x(e.prev, 32)) return 'prev is not 0x + 64 hex digits';
+  if (e.v !== ENTRY_FORMAT_VERSION) return { problem: `unsupported format version v=${String(e.v)}` };
+  if (!Number.isSafeInteger(e.seq) || (e.seq as number) < 0) return { problem: 'seq is not a non-negative integer' };
+  const timeMs = entryTimeMs(e.time);
+  if (Number.isNaN(timeMs)) return { problem: 'time is not RFC 3339 UTC with milliseconds' };
+  if (!isHex0x(e.prev, 32)) return { problem: 'prev is not 0x + 64 hex digits' };
   for (const k of ['kind', 'agent', 'decision'] as const) {
-    if (typeof e[k] !== 'string' || (e[k] as string).length === 0) return `${k} is not a non-empty string`;
+    if (typeof e[k] !== 'string' || (e[k] as string).length === 0) return { problem: `${k} is not a non-empty string` };
   }
   for (const k of ['model', 'provider'] as const) {
-    if (e[k] !== undefined && typeof e[k] !== 'string') return `${k} is not a string`;
+    if (e[k] !== undefined && typeof e[k] !== 'string') return { problem: `${k} is not a string` };
   }
-  for (const k of ['hash', 'sig', 'keyId'] as const) {
-    if (k in e) return `${k} belongs in the envelope, not in the signed entry`;
-  }
+  if ('hash' in e || 'sig' in e || 'keyId' in e) return { problem: 'hash, sig and keyId belong in the envelope, not in the signed entry' };
+  return { timeMs };
+}
+
+/** Why an entry received from somewhere else does not follow the format (undefined if it does). */
+export function entryFormatProblem(entry: unknown): string | undefined {
+  const head = entryHeaderProblem(entry);
+  if ('problem' in head) return head.problem;
+  const e = entry as Record<string, unknown>;
   for (const [k, v] of Object.entries(e)) {
     if (typeof v === 'string') continue;
     if (typeof v === 'number' && Number.isSafeInteger(v)) continue;

@@ -14,6 +14,20 @@ export function leafHash(canonicalBytes: Uint8Array, c: ChainCrypto = pureCrypto
   return c.sha256(buf);
 }
 
+// Scratch buffer for leafHashOfString: encode straight after the 0x00 prefix, no intermediate copies.
+// Safe to reuse: both hash back ends consume their input synchronously and keep no reference.
+let scratch = new Uint8Array(4096);
+const encoder = new TextEncoder();
+
+/** leafHash of the UTF-8 bytes of a canonical JSON string (the verifier's hot path). */
+export function leafHashOfString(canonical: string, c: ChainCrypto = pureCrypto): Uint8Array {
+  const max = canonical.length * 3 + 1; // UTF-16 unit -> at most 3 UTF-8 bytes
+  if (scratch.length < max) scratch = new Uint8Array(Math.max(max, scratch.length * 2));
+  scratch[0] = LEAF_PREFIX;
+  const { written } = encoder.encodeInto(canonical, scratch.subarray(1));
+  return c.sha256(scratch.subarray(0, 1 + written));
+}
+
 /** SHA-256(0x01 ‖ left ‖ right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array, c: ChainCrypto = pureCrypto): Uint8Array {
   const buf = new Uint8Array(1 + left.length + right.length);

@@ -12,9 +12,9 @@
 import { canonicalEntryJson } from './canonical.js';
 import { CheckpointError, parseCheckpoint, parseNoteVerifierKey, verifyCheckpoint, type Checkpoint, type NoteKey } from './checkpoint.js';
 import { pureCrypto, type ChainCrypto } from './crypto.js';
-import { bytesEqual, fromBase64, fromHex0x, isHex0x, toHex0x, utf8Encode } from './encoding.js';
-import { entryFormatProblem, entrySigningMessage } from './entry.js';
-import { leafHash } from './hash.js';
+import { bytesEqual, fromBase64, fromHex0x, isHex0x, toHex0x } from './encoding.js';
+import { entryHeaderProblem, entrySigningMessage } from './entry.js';
+import { leafHashOfString } from './hash.js';
 import { MerkleFrontier, verifyConsistency, verifyInclusion } from './merkle.js';
 import { GENESIS_PREV, type ChainEntry, type Envelope, type PublicKeyInfo } from './types.js';
 
@@ -238,17 +238,23 @@ export class ChainVerifier {
     if (typeof env.hash !== 'string' || typeof env.sig !== 'string' || typeof env.keyId !== 'string') {
       return fail('malformed_envelope', 'envelope needs string hash, sig and keyId', at);
     }
-    const problem = entryFormatProblem(entry);
-    if (problem !== undefined) return fail('malformed_entry', problem, at);
+    const head = entryHeaderProblem(entry);
+    if ('problem' in head) return fail('malformed_entry', head.problem, at);
     const e = entry as ChainEntry;
 
-    const leaf = leafHash(utf8Encode(canonicalEntryJson(e)), this.c);
+    let canonical: string;
+    try {
+      canonical = canonicalEntryJson(e); // also rejects fields that are not strings or safe integers
+    } catch (err) {
+      return fail('malformed_entry', err instanceof Error ? err.message : 'entry cannot be canonicalized', at);
+    }
+    const leaf = leafHashOfString(canonical, this.c);
     const hash = toHex0x(leaf);
     if (hash !== env.hash) return fail('hash_mismatch', `SHA-256(0x00 ‖ JCS(entry)) is ${hash}, envelope says ${env.hash}`, at);
 
     const key = this.keys.get(env.keyId);
     if (!key) return fail('unknown_key', `keyId ${env.keyId} is not among the published keys`, at);
-    if (!validAt(key, Date.parse(e.time))) return fail('key_not_valid', `key ${env.keyId} was not valid at ${e.time}`, at);
+    if (!validAt(key, head.timeMs)) return fail('key_not_valid', `key ${env.keyId} was not valid at ${e.time}`, at);
 
     if (this.checkSignatures) {
       let sig: Uint8Array;

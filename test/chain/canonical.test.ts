@@ -105,3 +105,16 @@ describe('canonicalEntryJson', () => {
     expect(() => canonicalEntryJson(new Map())).toThrow(CanonicalJsonError);
   });
 });
+
+describe('canonicalEntryJson fast path', () => {
+  it('equals the canonicalize package on flat string/integer objects', () => {
+    const value = fc.oneof(fc.string({ unit: 'grapheme' }), fc.maxSafeInteger(), fc.integer(), fc.constant(-0), fc.constant(Number.MIN_SAFE_INTEGER));
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ unit: 'grapheme' }), value), (obj) => {
+        expect(canonicalEntryJson(obj)).toBe(canonicalize(obj));
+      }),
+      { numRuns: 500 },
+    );
+    expect(canonicalEntryJson({ 'é': 'x', e: 1, '\u20ac': 2, '😀': 3, '\ufb33': '\u0000"\\' })).toBe(canonicalize({ 'é': 'x', e: 1, '\u20ac': 2, '😀': 3, '\ufb33': '\u0000"\\' }));
+  });
+});
