@@ -51,6 +51,9 @@ const ERROR_CLASSES = new Set<string>([
   'invalid_output', 'aborted',
 ]);
 
+/** Longest a call can run (executor deadline plus slack): a pending record older than this was abandoned. */
+const PENDING_WAIT_MS = 150_000;
+
 function newDecisionId(nowMs: number): string {
   // Time-prefixed so ids sort roughly by creation; 64 random bits keep them unguessable.
   return `d_${nowMs.toString(36)}${randomBytes(8).toString('hex')}`;
@@ -137,8 +140,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   async function replay(agent: AgentRecord, d: DecisionRecord, hash: string, opts: RouteCallOptions): Promise<RouteCallResult> {
     let rec: DecisionRecord | null = d;
-    // Another process may still be running it: wait (bounded) for it to finish.
-    const deadline = now() + 130_000;
+    // Another process may still be running it: wait for it to finish, but no longer than a call can
+    // last (a record left pending by a crashed process is answered at once once that time has passed).
+    const deadline = Date.parse(d.createdAt) + PENDING_WAIT_MS;
     while (rec && rec.outcome === 'pending' && now() < deadline && !opts.signal?.aborted) {
       await new Promise((r) => setTimeout(r, 50));
       rec = (await store.decisions.byIds([d.id]))[0] ?? null;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DecisionNotFoundError, FeedbackAlreadyGivenError, ForeignDecisionError, NoModelAnsweredError, type RouteCallResult, type RouteSuccess } from '../../src/gateway/types.js';
 import type { PlanOk, RouteRequest } from '../../src/routing/types.js';
+import { requestHash, validateRouteRequest } from '../../src/gateway/validate.js';
 import { chat, parsedCanonical, startHarness, type Harness } from './harness.js';
 
 let h: Harness;
@@ -202,6 +203,41 @@ describe('routeCall', () => {
     const { record: other2 } = await h.agent('gw-idem-2', 5_000_000);
     const c = ok(await h.gateway.routeCall(other2, chat('idempotent call'), { idempotencyKey: 'order-42' }));
     expect(c.decisionId).not.toBe(first.decisionId);
+  });
+});
+
+describe('idempotency across processes', () => {
+  it('waits for a call another process is running with the same key, and refuses an abandoned one', async () => {
+    const { record } = await h.agent('gw-idem-x', 5_000_000);
+    const req = chat('shared key');
+    const normalized = validateRouteRequest(req);
+    if (!normalized.ok) throw new Error('test request must be valid');
+    const hash = requestHash(normalized.request);
+    const base = {
+      agentId: record.id,
+      taskType: 'chat',
+      model: null,
+      provider: null,
+      outcome: 'pending' as const,
+      holdMicros: 0,
+      costMicros: 0,
+      latencyMs: null,
+      chainSeqs: [],
+      feedback: null,
+    };
+    // Abandoned long ago by a crashed process: answered at once, nothing called.
+    await h.store.decisions.insert({ ...base, id: 'd_stale', createdAt: new Date(Date.now() - 600_000).toISOString(), idempotencyKey: 'stale', detail: { v: 1, requestHash: hash, decision: null, message: null, result: null } });
+    const calls = h.fleet.requests.length;
+    expect(await h.gateway.routeCall(record, req, { idempotencyKey: 'stale' })).toMatchObject({ type: 'ValidationError', field: 'idempotencyKey' });
+
+    // Running elsewhere right now: this call waits for its result instead of calling again.
+    await h.store.decisions.insert({ ...base, id: 'd_running', createdAt: new Date().toISOString(), idempotencyKey: 'running', detail: { v: 1, requestHash: hash, decision: null, message: null, result: null } });
+    const waiting = h.gateway.routeCall(record, req, { idempotencyKey: 'running' });
+    await new Promise((r) => setTimeout(r, 120));
+    const result: RouteCallResult = { type: 'InsufficientCredit', decisionId: 'd_running', requiredMicros: 5, balanceMicros: 1, message: 'm', chainSeqs: [], replayed: false };
+    await h.store.decisions.update('d_running', { outcome: 'rejected', detail: { v: 1, requestHash: hash, decision: null, message: 'm', result } });
+    expect(await waiting).toMatchObject({ type: 'InsufficientCredit', decisionId: 'd_running', replayed: true });
+    expect(h.fleet.requests.length).toBe(calls);
   });
 });
 
