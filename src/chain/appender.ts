@@ -127,7 +127,7 @@ export interface ChainAppenderOptions {
   maxQueue?: number;
   /** Entries per store write (default 4096). */
   maxBatch?: number;
-  /** Worker threads that sign (default: 1 when there is a second core, else 0 = in-thread). */
+  /** Worker threads that sign (default: one per core, at most 4, when there is a second core; else 0 = in-thread). */
   signingWorkers?: number;
   /** Clock, ms since the epoch (tests). */
   now?: () => number;

@@ -135,7 +135,15 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
           const f = flush();
           if (f) return failAt(f);
           if (typeof rec.note !== 'string') return failAt({ ok: false, reason: 'malformed_checkpoint', detail: `checkpoint record on line ${lineNo} has no note` }, lineNo);
-          const r = v.addCheckpoint(rec.note);
+          let r: ReturnType<ChainVerifier['addCheckpoint']>;
+          try {
+            r = v.addCheckpoint(rec.note);
+          } catch (err) {
+            // Only the tree's right edge is kept: a checkpoint placed after entries beyond its size
+            // cannot be matched any more. The export never writes that order.
+            if (!(err instanceof VerifierConfigError)) throw err;
+            return failAt({ ok: false, reason: 'malformed_checkpoint', detail: `checkpoint on line ${lineNo} comes after entries beyond its size: ${err.message}` }, lineNo);
+          }
           if (!r.ok) return failAt(r, lineNo);
           const cp = r.checkpoint;
           // The unsigned copies beside the note must agree with it, and block heights run 0, 1, 2, …

@@ -160,6 +160,16 @@ describe('ainfera export / verify', () => {
       /FAILED at checkpoint of size 100: checkpoint_signature/,
     ],
     [
+      'checkpoint moved after later entries',
+      (ls) => {
+        const i = lineOfCheckpoint(ls, 100);
+        const [cp] = ls.splice(i, 1);
+        ls.splice(lineOfSeq(ls, 150) + 1, 0, cp!);
+        return ls;
+      },
+      /FAILED at line \d+: malformed_checkpoint: checkpoint on line \d+ comes after entries beyond its size/,
+    ],
+    [
       'skipped block height',
       (ls) => {
         const i = lineOfCheckpoint(ls, 200);

@@ -194,6 +194,29 @@ describe('public audit endpoints', () => {
     expect(await chain.store.chain.latestCheckpoint()).toEqual(before.cp);
   });
 
+  it('covers entries appended later by another process (the proof service follows the store feed)', async () => {
+    const other = await openChain(tmp.dir, { keys: chain.keys });
+    try {
+      await Promise.all(Array.from({ length: 30 }, (_, i) => other.appender.append(event(20_000 + i))));
+      const cp = (await other.appender.checkpoint())!;
+      expect(cp.size).toBe(236);
+      const noteKeys = chain.keys.publicKeys().map((k) => parseNoteVerifierKey(k.noteKey));
+      const r = await json<Envelope & { proof: { hashes: string[] }; checkpoint: string }>('/v1/audit/public/230');
+      const served = verifyCheckpoint(r.checkpoint, noteKeys, nodeCrypto);
+      expect(served.size).toBe(236);
+      expect(verifyInclusion(fromHex0x(r.hash), 230, 236, r.proof.hashes.map((h) => fromHex0x(h)), served.rootHash, nodeCrypto)).toBe(true);
+      const c = await json<{ hashes: string[] }>(`/v1/audit/consistency?from=${sizes[2]}&to=236`);
+      const old = verifyCheckpoint(await (await get(`/v1/audit/checkpoint?size=${sizes[2]}`)).text(), noteKeys, nodeCrypto);
+      expect(verifyConsistency(old.size, 236, old.rootHash, served.rootHash, c.hashes.map((h) => fromHex0x(h)), nodeCrypto)).toBe(true);
+      // The feed delivers them too: the service's tree catches up without being asked.
+      const deadline = Date.now() + 5000;
+      while (proofs.size < 236 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 10));
+      expect(proofs.size).toBe(236);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('leaves other paths to the rest of the server', async () => {
     for (const path of ['/graphql', '/v1/audit', '/v1/audit/nope', '/v1/auditx/keys']) {
       const r = await get(path);
