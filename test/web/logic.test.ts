@@ -1,15 +1,18 @@
 // The page's pure logic under node: bounded trace rows, the checkpoint memory that flags forks and
 // rollbacks (with the real Merkle code), the scatter geometry, and formatting.
 import { describe, expect, it } from 'vitest';
-import { pureCrypto } from '../../src/chain/crypto.js';
-import { toHex0x } from '../../src/chain/encoding.js';
+import { formatCheckpointBody, noteVerifierKey, signNote } from '../../src/chain/checkpoint.js';
+import { createPureSigner, pureCrypto } from '../../src/chain/crypto.js';
+import { toBase64, toHex0x } from '../../src/chain/encoding.js';
 import { MerkleTree } from '../../src/chain/merkle.js';
+import { deriveEntryKeyId } from '../../src/chain/sign.js';
+import type { PublicKeyInfo } from '../../src/chain/types.js';
 import { CheckpointMemory, STORAGE_PREFIX, isAlarm, type StorageLike } from '../../src/web/client/checkpoint-memory.js';
 import { whyWinner, type DecisionData } from '../../src/web/client/decisions-view.js';
 import { clockTime, shortHash, target, usdFromMicros, usdString } from '../../src/web/client/format.js';
 import { MAX_R, MIN_R, layoutScatter } from '../../src/web/client/scatter-layout.js';
 import { TraceBuffer, type TraceRow } from '../../src/web/client/trace-buffer.js';
-import { verifyConsistencyHex } from '../../src/web/client/verifier.js';
+import { verifyCheckpointNote, verifyConsistencyNotes } from '../../src/web/client/verifier.js';
 
 const row = (seq: number): TraceRow => ({ seq, time: '2026-11-24T13:12:10.123Z', hash: `0x${seq.toString(16).padStart(64, '0')}`, agent: 'a', kind: 'routed', model: null, provider: null, keyId: 'k' });
 const rows = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => row(from + i));
@@ -60,7 +63,22 @@ function leaves(n: number, salt = ''): Uint8Array[] {
 describe('CheckpointMemory', () => {
   const origin = 'test.local/chain';
   const honest = MerkleTree.from(leaves(40));
-  const cpOf = (t: MerkleTree, size: number) => ({ origin, size, rootHash: toHex0x(t.rootAt(size)) });
+  // Real signed notes and published keys: the memory is wired to ChainVerifier exactly as on the page.
+  const signer = createPureSigner(new Uint8Array(32).fill(7));
+  const keys: PublicKeyInfo[] = [
+    {
+      keyId: deriveEntryKeyId(signer.publicKey),
+      algorithm: 'ed25519',
+      publicKey: toBase64(signer.publicKey),
+      noteKey: noteVerifierKey(origin, signer.publicKey),
+      validFrom: '2020-01-01T00:00:00.000Z',
+      validUntil: null,
+    },
+  ];
+  const cpOf = (t: MerkleTree, size: number) =>
+    verifyCheckpointNote(signNote(formatCheckpointBody({ origin, size, rootHash: t.rootAt(size), time: '2026-11-24T13:00:00.000Z' }), origin, signer), keys);
+  const verifyConsistency = (older: Parameters<typeof verifyConsistencyNotes>[1], newer: Parameters<typeof verifyConsistencyNotes>[2], proof: string[]) =>
+    verifyConsistencyNotes(keys, older, newer, proof);
 
   function memory(tree: MerkleTree, storage = memStorage()) {
     let fetched = 0;
@@ -70,7 +88,7 @@ describe('CheckpointMemory', () => {
         fetched++;
         return tree.consistencyProof(from, to).map(toHex0x);
       },
-      verifyConsistency: verifyConsistencyHex,
+      verifyConsistency,
     });
     return { m, storage, fetched: () => fetched };
   }
@@ -132,12 +150,18 @@ describe('CheckpointMemory', () => {
     const m = new CheckpointMemory({
       storage,
       fetchConsistency: () => Promise.reject(new Error('offline')),
-      verifyConsistency: verifyConsistencyHex,
+      verifyConsistency,
     });
     await m.observe(cpOf(honest, 5), { latest: true });
     const o = await m.observe(cpOf(honest, 9), { latest: true });
     expect(o.status).toBe('unchecked');
     expect(m.trusted(origin)?.size).toBe(5);
+  });
+
+  it('refuses a checkpoint note that is not signed by a published key', () => {
+    const stranger = createPureSigner(new Uint8Array(32).fill(9));
+    const note = signNote(formatCheckpointBody({ origin, size: 3, rootHash: honest.rootAt(3) }), origin, stranger);
+    expect(() => verifyCheckpointNote(note, keys)).toThrow(/checkpoint_signature/);
   });
 
   it('forgets a corrupt stored record instead of trusting it', async () => {

@@ -221,12 +221,12 @@ describe.skipIf(!hasChromium)('live trace page in Chromium', () => {
   });
 
   it('flags a forked log and a rolled-back log in red', async () => {
-    const cp = (await (await fetch(`${s.url}/v1/audit/checkpoint`)).text()).split('\n');
-    const origin = cp[0]!;
-    const size = Number(cp[1]);
+    const note = await (await fetch(`${s.url}/v1/audit/checkpoint`)).text();
+    const [origin = '', sizeLine = ''] = note.split('\n');
+    const size = Number(sizeLine);
     const key = `ainfera.trustedCheckpoint:${origin}`;
     // This browser "remembers" a checkpoint of the same size with another root: the log was forked.
-    const forged = { origin, size, rootHash: `0x${'ab'.repeat(32)}`, verifiedAt: new Date().toISOString() };
+    const forged = { origin, size, rootHash: `0x${'ab'.repeat(32)}`, note, verifiedAt: new Date().toISOString() };
     const { page } = await browser.open(`${s.url}/web/favicon.svg`);
     await page.evaluate(([k, v]) => localStorage.setItem(k!, v!), [key, JSON.stringify(forged)]);
     await page.goto(s.url);
@@ -234,7 +234,7 @@ describe.skipIf(!hasChromium)('live trace page in Chromium', () => {
     expect(await page.textContent('#log-status')).toMatch(/FORKED LOG/);
 
     // It remembers a larger checkpoint than the log now serves: rolled back.
-    const larger = { origin, size: size + 1000, rootHash: `0x${'cd'.repeat(32)}`, verifiedAt: new Date().toISOString() };
+    const larger = { origin, size: size + 1000, rootHash: `0x${'cd'.repeat(32)}`, note, verifiedAt: new Date().toISOString() };
     await page.evaluate(([k, v]) => localStorage.setItem(k!, v!), [key, JSON.stringify(larger)]);
     await page.reload();
     await page.waitForSelector('#log-status.bad', { timeout: 15_000 });

@@ -11,6 +11,8 @@ export interface SignedCheckpoint {
   size: number;
   /** `0x` + lowercase hex. */
   rootHash: string;
+  /** The signed note text, kept so a later consistency proof is checked against the very note verified. */
+  note: string;
 }
 
 export interface TrustedCheckpoint extends SignedCheckpoint {
@@ -36,8 +38,8 @@ export interface MemoryDeps {
   storage: StorageLike;
   /** GET /v1/audit/consistency?from=&to= → proof hashes (`0x` hex). Throws on a network or HTTP error. */
   fetchConsistency(from: number, to: number): Promise<string[]>;
-  /** The shared verifier: does `proof` show the tree of size `from` (root `fromRoot`) is a prefix of `to` (root `toRoot`)? */
-  verifyConsistency(from: number, to: number, proof: string[], fromRoot: string, toRoot: string): boolean | Promise<boolean>;
+  /** The shared verifier: does `proof` show `older` is a prefix of `newer`? */
+  verifyConsistency(older: SignedCheckpoint, newer: SignedCheckpoint, proof: string[]): boolean | Promise<boolean>;
   now?: () => Date;
 }
 
@@ -62,8 +64,8 @@ export class CheckpointMemory {
     if (!raw) return null;
     try {
       const v = JSON.parse(raw) as Partial<TrustedCheckpoint>;
-      if (v.origin === origin && Number.isSafeInteger(v.size) && typeof v.rootHash === 'string' && /^0x[0-9a-f]{64}$/.test(v.rootHash)) {
-        return { origin, size: v.size!, rootHash: v.rootHash, verifiedAt: String(v.verifiedAt ?? '') };
+      if (v.origin === origin && Number.isSafeInteger(v.size) && typeof v.rootHash === 'string' && /^0x[0-9a-f]{64}$/.test(v.rootHash) && typeof v.note === 'string') {
+        return { origin, size: v.size!, rootHash: v.rootHash, note: v.note, verifiedAt: String(v.verifiedAt ?? '') };
       }
     } catch {
       // fall through: a corrupt record is forgotten, not trusted
@@ -90,7 +92,7 @@ export class CheckpointMemory {
   }
 
   private save(cp: SignedCheckpoint): TrustedCheckpoint {
-    const t: TrustedCheckpoint = { origin: cp.origin, size: cp.size, rootHash: cp.rootHash, verifiedAt: (this.deps.now?.() ?? new Date()).toISOString() };
+    const t: TrustedCheckpoint = { origin: cp.origin, size: cp.size, rootHash: cp.rootHash, note: cp.note, verifiedAt: (this.deps.now?.() ?? new Date()).toISOString() };
     try {
       this.deps.storage.setItem(STORAGE_PREFIX + cp.origin, JSON.stringify(t));
     } catch {
@@ -117,7 +119,7 @@ export class CheckpointMemory {
     }
     let ok = false;
     try {
-      ok = small.size === 0 ? true : await this.deps.verifyConsistency(small.size, big.size, proof, small.rootHash, big.rootHash);
+      ok = small.size === 0 ? true : await this.deps.verifyConsistency(small, big, proof);
     } catch {
       ok = false;
     }

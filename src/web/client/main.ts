@@ -9,7 +9,7 @@ import { MODELS_QUERY, ModelsView, type ModelData } from './models-view.js';
 import { DecisionsView } from './decisions-view.js';
 import { TraceBuffer, type TraceRow } from './trace-buffer.js';
 import { TraceView } from './trace-view.js';
-import { verifyCheckpointNote, verifyConsistencyHex } from './verifier.js';
+import { verifyCheckpointNote, verifyConsistencyNotes } from './verifier.js';
 import { VerifyView } from './verify-view.js';
 
 /** Rows kept (in memory and in the DOM): the page's memory stays bounded however long it runs.
@@ -78,7 +78,7 @@ function start(): void {
   const memory = new CheckpointMemory({
     storage: storage('localStorage') ?? memoryStorage(),
     fetchConsistency: audit.consistency,
-    verifyConsistency: verifyConsistencyHex,
+    verifyConsistency: async (older, newer, proof) => verifyConsistencyNotes(await keys(), older, newer, proof),
   });
 
   // Log consistency in the header. An alarm (fork, rollback, bad checkpoint signature) stays red until
