@@ -119,7 +119,8 @@ function mutations(proof: Uint8Array[], extra: Uint8Array): Uint8Array[][] {
   if (proof.length > 1) out.push([proof[1]!, proof[0]!, ...proof.slice(2)].filter((_, i) => i < proof.length));
   proof.forEach((_, i) => {
     const p = proof.map((x) => x.slice());
-    p[i]![i % 32] ^= 8;
+    const h = p[i]!;
+    h[i % 32]! ^= 8;
     out.push(p);
   });
   return out;
