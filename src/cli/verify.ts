@@ -5,10 +5,11 @@
 // proof between each pair of consecutive checkpoints. One-line verdict on stdout; a throttled progress
 // line on stderr for long chains; exit 0 (verified), 1 (the chain fails: first bad seq and why),
 // 2 (usage, or the source cannot be read).
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ChainVerifier, VerifierConfigError, type VerifyFailure } from '../chain/verify.js';
+import { parseCheckpoint } from '../chain/checkpoint.js';
 import { nodeCrypto } from '../chain/node-crypto.js';
 import { EXPORT_FORMAT, EXPORT_VERSION, exportLines, type ChainSource } from '../chain/export.js';
 import type { Envelope, PublicKeyInfo } from '../chain/types.js';
@@ -16,16 +17,27 @@ import type { StoredCheckpoint } from '../store/port.js';
 import { fetchConsistency, httpSource, openLocalSource } from './chain-source.js';
 import { UsageError, type CliIo } from './io.js';
 
-const USAGE = `usage: ainfera verify <server-url | export-file> [--quiet]
-       ainfera verify --data-dir DIR
+const USAGE = `usage: ainfera verify <server-url | export-file> [--state FILE] [--quiet]
+       ainfera verify --data-dir DIR [--state FILE]
   server-url   http(s)://host[:port] of an Ainfera server (public endpoints, no account)
   export-file  a file written by "ainfera export" (JSON lines; "-" reads stdin)
   --data-dir   verify the embedded store in DIR directly (its signing-key.json public keys)
+  --state FILE remember the latest verified checkpoint in FILE; on later runs the chain must extend it
+               (a shorter chain is a rollback, another root at its size a fork)
   --quiet      no progress line
 exit status: 0 verified, 1 the chain fails verification (first bad seq and why), 2 usage or unreadable source`;
 
 export type Verdict =
-  | { ok: true; entries: number; checkpoints: number; consistencyProofs: number; root: string; latestCheckpointSize: number | null }
+  | {
+      ok: true;
+      entries: number;
+      checkpoints: number;
+      consistencyProofs: number;
+      root: string;
+      latestCheckpointSize: number | null;
+      /** Signed-note text of the largest verified checkpoint (what --state remembers). */
+      latestCheckpointNote: string | null;
+    }
   | {
       ok: false;
       entries: number;
@@ -39,6 +51,11 @@ export type Verdict =
     };
 
 export interface VerifyOptions {
+  /**
+   * A checkpoint note verified on an earlier run (--state): the chain must extend it. A chain now
+   * shorter than it was rolled back; one with another root at its size forked.
+   */
+  trusted?: string;
   /** Called now and then with the entries verified so far. */
   onProgress?: (entries: number) => void;
   /** Entries handed to the verifier at once (default 512). */
@@ -68,6 +85,24 @@ function fromFailure(f: VerifyFailure, v: ChainVerifier | null, checkpoints: num
   };
 }
 
+/** Size of a remembered checkpoint note (its signature is checked when the verifier adds it). */
+function trustedSize(note: string | undefined): number | null {
+  if (note === undefined) return null;
+  try {
+    return parseCheckpoint(note).size;
+  } catch (err) {
+    throw new UsageError(`the remembered checkpoint (--state) is not a checkpoint: ${(err as Error).message}`);
+  }
+}
+
+function rolledBack(size: number, trusted: number, v: ChainVerifier | null, checkpoints: number): Verdict {
+  return fromFailure(
+    { ok: false, reason: 'checkpoint_rollback', detail: `the chain now has ${size} entries, fewer than the checkpoint of size ${trusted} verified on an earlier run`, checkpointSize: trusted },
+    v,
+    checkpoints,
+  );
+}
+
 /**
  * Verify an export (JSON lines, docs/export-format.md) as a stream: entries are fed in batches and each
  * checkpoint is checked when the stream reaches it (the export writes it right after its last entry).
@@ -82,9 +117,42 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
   let end: { entries: number; checkpoints: number } | null = null;
   let buf: unknown[] = [];
   let sinceProgress = 0;
+  const tSize = trustedSize(opts.trusted);
+  let trustedAdded = tSize === null;
+  let latestNote: { size: number; note: string } | null = null;
+  const noteSeen = (note: string, size: number) => {
+    if (!latestNote || size > latestNote.size) latestNote = { size, note };
+  };
+  // The remembered checkpoint joins the stream in size order: right when the entries reach its size,
+  // or before a larger checkpoint, so the verifier matches its root like any other.
+  const addTrusted = (): VerifyFailure | null => {
+    if (trustedAdded || !v) return null;
+    trustedAdded = true;
+    let r: ReturnType<ChainVerifier['addCheckpoint']>;
+    try {
+      r = v.addCheckpoint(opts.trusted!);
+    } catch (err) {
+      // Entries held at a missing seq moved the count: the stream's own failure is the one to name.
+      if (!(err instanceof VerifierConfigError)) throw err;
+      const f = v.finish();
+      return f.ok ? { ok: false, reason: 'malformed_export', detail: err.message } : f;
+    }
+    if (!r.ok) return r;
+    noteSeen(opts.trusted!, tSize!);
+    return null;
+  };
 
   const flush = (): VerifyFailure | null => {
     if (!v || buf.length === 0) return null;
+    if (!trustedAdded && v.size + buf.length >= tSize!) {
+      const head = buf.slice(0, Math.max(0, tSize! - v.size));
+      buf = buf.slice(head.length);
+      const r = head.length ? v.push(head) : v.push([]);
+      if (!r.ok) return r;
+      const t = addTrusted();
+      if (t) return t;
+      if (buf.length === 0) return null;
+    }
     const r = v.push(buf);
     buf = [];
     if (sinceProgress >= 10_000) {
@@ -135,6 +203,11 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
           const f = flush();
           if (f) return failAt(f);
           if (typeof rec.note !== 'string') return failAt({ ok: false, reason: 'malformed_checkpoint', detail: `checkpoint record on line ${lineNo} has no note` }, lineNo);
+          const size = typeof rec.size === 'number' ? rec.size : -1;
+          if (!trustedAdded && size > tSize!) {
+            const t = addTrusted();
+            if (t) return failAt(t);
+          }
           let r: ReturnType<ChainVerifier['addCheckpoint']>;
           try {
             r = v.addCheckpoint(rec.note);
@@ -153,6 +226,7 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
           if (rec.index !== nextIndex) {
             return failAt({ ok: false, reason: 'malformed_checkpoint', detail: `checkpoint index ${String(rec.index)} where ${nextIndex} was expected (block heights are gap-free)`, checkpointSize: cp.size }, lineNo);
           }
+          noteSeen(rec.note, cp.size);
           nextIndex++;
           checkpoints++;
           break;
@@ -168,13 +242,19 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
     if (!v) throw new ExportFormatError('no "keys" record', lineNo);
     const f = flush();
     if (f) return failAt(f);
+    if (!trustedAdded) {
+      if (v.size < tSize!) return rolledBack(v.size, tSize!, v, checkpoints);
+      const t = addTrusted();
+      if (t) return failAt(t);
+    }
     const done = v.finish();
     if (!done.ok) return failAt(done);
     if (!end) return failAt({ ok: false, reason: 'truncated', detail: `the export has no "end" record: it was cut short after seq ${done.size - 1}`, seq: done.size });
     if (end.entries !== done.size) return failAt({ ok: false, reason: 'truncated', detail: `the export says ${end.entries} entries, ${done.size} are present`, seq: Math.min(done.size, end.entries) });
     if (end.checkpoints !== checkpoints) return failAt({ ok: false, reason: 'truncated', detail: `the export says ${end.checkpoints} checkpoints, ${checkpoints} are present` });
     opts.onProgress?.(done.size);
-    return { ok: true, entries: done.size, checkpoints, consistencyProofs: 0, root: done.root, latestCheckpointSize: done.latestCheckpoint?.size ?? null };
+    const latest = latestNote as { size: number; note: string } | null;
+    return { ok: true, entries: done.size, checkpoints, consistencyProofs: 0, root: done.root, latestCheckpointSize: latest?.size ?? null, latestCheckpointNote: latest?.note ?? null };
   } catch (err) {
     if (err instanceof ExportFormatError) return { ok: false, entries: v?.size ?? 0, checkpoints, reason: 'malformed_export', detail: `line ${err.line}: ${err.message}`, line: err.line };
     if (err instanceof VerifierConfigError) return { ok: false, entries: 0, checkpoints, reason: 'bad_keys', detail: err.message, line: lineNo };
@@ -206,12 +286,31 @@ export async function verifySource(
     if (page.length < pageSize) break;
     from += page.length;
   }
+  const tSize = trustedSize(opts.trusted);
+  if (tSize !== null && tSize > (cps.at(-1)?.size ?? 0)) {
+    const head = await source.entries(tSize - 1, 1);
+    if (head.length === 0) return rolledBack((cps.at(-1)?.size ?? 0), tSize, v, cps.length);
+  }
   let i = 0;
+  let trustedAdded = tSize === null;
+  const addTrusted = (): Verdict | null => {
+    trustedAdded = true;
+    const r = v.addCheckpoint(opts.trusted!);
+    return r.ok ? null : fromFailure(r, v, i);
+  };
   for (const cp of cps) {
     if (cp.index !== i) return fromFailure({ ok: false, reason: 'malformed_checkpoint', detail: `checkpoint index ${cp.index} where ${i} was expected`, checkpointSize: cp.size }, v, i);
+    if (!trustedAdded && cp.size > tSize!) {
+      const t = addTrusted();
+      if (t) return t;
+    }
     const r = v.addCheckpoint(cp.note);
     if (!r.ok) return fromFailure(r, v, i);
     i++;
+  }
+  if (!trustedAdded) {
+    const t = addTrusted();
+    if (t) return t;
   }
   let consistencyProofs = 0;
   if (opts.consistency) {
@@ -238,7 +337,9 @@ export async function verifySource(
   const done = v.finish();
   if (!done.ok) return fromFailure(done, v, cps.length);
   opts.onProgress?.(done.size);
-  return { ok: true, entries: done.size, checkpoints: cps.length, consistencyProofs, root: done.root, latestCheckpointSize: done.latestCheckpoint?.size ?? null };
+  const last = cps.at(-1);
+  const latest = tSize !== null && (!last || tSize > last.size) ? { size: tSize, note: opts.trusted! } : last ? { size: last.size, note: last.note } : null;
+  return { ok: true, entries: done.size, checkpoints: cps.length, consistencyProofs, root: done.root, latestCheckpointSize: latest?.size ?? null, latestCheckpointNote: latest?.note ?? null };
 }
 
 async function* fileLines(path: string): AsyncGenerator<string> {
@@ -286,7 +387,7 @@ export function formatVerdict(v: Verdict, seconds: number): string {
 export async function run(argv: string[], io: CliIo): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { 'data-dir': { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, strict: true, allowPositionals: true, options: { 'data-dir': { type: 'string' }, state: { type: 'string' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' } } });
   } catch (err) {
     io.stderr.write(`error: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
@@ -303,16 +404,24 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     const target = positionals[0];
     if (positionals.length > 1) throw new UsageError(`unexpected argument(s): ${positionals.slice(1).join(' ')}`);
     if ((target === undefined) === (values['data-dir'] === undefined)) throw new UsageError('give either a server URL / export file, or --data-dir');
+    const statePath = values.state;
+    const trusted = statePath !== undefined && existsSync(statePath) ? readFileSync(statePath, 'utf8') : undefined;
+    const common = { onProgress: progress.update, ...(trusted !== undefined ? { trusted } : {}) };
     let verdict: Verdict;
     if (values['data-dir'] !== undefined) {
       const opened = await openLocalSource({ dataDir: values['data-dir'] }, io.env);
       close = opened.close;
       // Same path as a file: the store is exported in memory and verified line by line.
-      verdict = await verifyLines(exportLines(opened.source), { onProgress: progress.update });
+      verdict = await verifyLines(exportLines(opened.source), common);
     } else if (/^https?:\/\//i.test(target!)) {
-      verdict = await verifySource(httpSource(target!), { onProgress: progress.update, consistency: (a, b) => fetchConsistency(target!, a, b) });
+      verdict = await verifySource(httpSource(target!), { ...common, consistency: (a, b) => fetchConsistency(target!, a, b) });
     } else {
-      verdict = await verifyLines(fileLines(target!), { onProgress: progress.update });
+      verdict = await verifyLines(fileLines(target!), common);
+    }
+    if (verdict.ok && statePath !== undefined && verdict.latestCheckpointNote !== null) {
+      // Written whole then renamed: a crash never leaves a half-written state file.
+      writeFileSync(`${statePath}.tmp`, verdict.latestCheckpointNote);
+      renameSync(`${statePath}.tmp`, statePath);
     }
     progress.done();
     const line = formatVerdict(verdict, (Date.now() - started) / 1000);

@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli.js';
 import { formatCheckpointBody, signNote } from '../../src/chain/checkpoint.js';
 import { createNodeSigner, nodeCrypto } from '../../src/chain/node-crypto.js';
+import { fromHex0x } from '../../src/chain/encoding.js';
+import { MerkleTree } from '../../src/chain/merkle.js';
 import { ProofService } from '../../src/chain/proofs.js';
 import { createAuditHandler } from '../../src/server/audit-routes.js';
 import { event, keysFor, openChain, tempDir } from '../chain/appender.helpers.js';
@@ -43,7 +45,7 @@ beforeAll(async () => {
 });
 afterAll(() => tmp.cleanup());
 
-type Rec = { type: string; entry?: { seq: number }; size?: number; index?: number; note?: string; rootHash?: string; sig?: string; keyId?: string };
+type Rec = { type: string; hash?: string; entry?: { seq: number }; size?: number; index?: number; note?: string; rootHash?: string; sig?: string; keyId?: string };
 const parse = (l: string) => JSON.parse(l) as Rec;
 const lineOfSeq = (ls: string[], seq: number) => ls.findIndex((l) => parse(l).type === 'entry' && parse(l).entry!.seq === seq);
 const lineOfCheckpoint = (ls: string[], size: number) => ls.findIndex((l) => parse(l).type === 'checkpoint' && parse(l).size === size);
@@ -187,6 +189,40 @@ describe('ainfera export / verify', () => {
     });
   }
 
+  it('--state remembers the latest checkpoint and catches a consistent but rolled-back or forked chain later', async () => {
+    const state = join(tmp.dir, 'state.note');
+    const first = await cli(['verify', exportFile, '--state', state]);
+    expect(first.code, first.stdout).toBe(0);
+    expect(readFileSync(state, 'utf8').split('\n')[1]).toBe('300');
+    // A perfectly consistent older view: entries and checkpoints after 200 gone, totals fixed up.
+    const older = lines.slice(0, lineOfCheckpoint(lines, 200) + 1);
+    older.push(JSON.stringify({ type: 'end', entries: 200, checkpoints: 2 }));
+    const olderFile = join(tmp.dir, 'older.jsonl');
+    writeFileSync(olderFile, `${older.join('\n')}\n`);
+    expect((await cli(['verify', olderFile])).code).toBe(0);
+    const rolled = await cli(['verify', olderFile, '--state', state]);
+    expect(rolled.code).toBe(1);
+    expect(rolled.stdout).toMatch(/FAILED at checkpoint of size 300: checkpoint_rollback/);
+    // A validly signed note of size 300 with another root remembered from "earlier": a fork.
+    const keys = keysFor(dataDir);
+    const forked = join(tmp.dir, 'forked.note');
+    writeFileSync(forked, signNote(formatCheckpointBody({ origin: keys.origin, size: 300, rootHash: new Uint8Array(32).fill(3), time: new Date().toISOString() }), keys.origin, keys.signer, nodeCrypto));
+    const fork = await cli(['verify', exportFile, '--state', forked]);
+    expect(fork.code).toBe(1);
+    expect(fork.stdout).toMatch(/FAILED at .*checkpoint of size 300.*: (inconsistent_checkpoint|root_mismatch)/);
+    // A remembered size that falls between the log's checkpoints is matched against the entries too.
+    const tree = new MerkleTree(nodeCrypto);
+    for (let seq = 0; seq < 150; seq++) tree.append(fromHex0x(parse(lines[lineOfSeq(lines, seq)]!).hash!));
+    const midNote = signNote(formatCheckpointBody({ origin: keys.origin, size: 150, rootHash: tree.root(), time: new Date().toISOString() }), keys.origin, keys.signer, nodeCrypto);
+    const mid = join(tmp.dir, 'mid.note');
+    writeFileSync(mid, midNote);
+    const ok = await cli(['verify', '--data-dir', dataDir, '--state', mid]);
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(readFileSync(mid, 'utf8').split('\n')[1]).toBe('300');
+    writeFileSync(mid, midNote.replace(/\n150\n/, '\n151\n'));
+    expect((await cli(['verify', exportFile, '--state', mid])).stdout).toMatch(/checkpoint_signature/);
+  });
+
   it('exits 2 on usage errors and unreadable sources', async () => {
     expect((await cli(['verify'])).code).toBe(2);
     expect((await cli(['verify', join(tmp.dir, 'missing.jsonl')])).code).toBe(2);
@@ -229,6 +265,16 @@ describe('ainfera export / verify', () => {
       expect((await cli(['export', '--url', base, '--out', file])).code).toBe(0);
       const fromUrl = readFileSync(file, 'utf8').trimEnd().split('\n');
       expect(fromUrl.slice(1)).toEqual(lines.slice(1));
+      // With a remembered checkpoint: accepted when the server extends it, refused when it is ahead.
+      const state = join(tmp.dir, 'url-state.note');
+      expect((await cli(['verify', base, '--state', state])).code).toBe(0);
+      expect((await cli(['verify', base, '--state', state])).code).toBe(0);
+      const keys = keysFor(dataDir);
+      const ahead = join(tmp.dir, 'ahead.note');
+      writeFileSync(ahead, signNote(formatCheckpointBody({ origin: keys.origin, size: 400, rootHash: new Uint8Array(32).fill(1), time: new Date().toISOString() }), keys.origin, keys.signer, nodeCrypto));
+      const r2 = await cli(['verify', base, '--state', ahead]);
+      expect(r2.code).toBe(1);
+      expect(r2.stdout).toMatch(/checkpoint_rollback/);
     });
 
     it('names the seq when the database behind the server was tampered with', async () => {
