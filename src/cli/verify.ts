@@ -135,7 +135,7 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
       // Entries held at a missing seq moved the count: the stream's own failure is the one to name.
       if (!(err instanceof VerifierConfigError)) throw err;
       const f = v.finish();
-      return f.ok ? { ok: false, reason: 'malformed_export', detail: err.message } : f;
+      return f.ok ? { ok: false, reason: 'malformed_checkpoint', detail: err.message } : f;
     }
     if (!r.ok) return r;
     noteSeen(opts.trusted!, tSize!);
