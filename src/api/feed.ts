@@ -167,8 +167,10 @@ class FeedSubscription implements AsyncIterableIterator<FeedEvent> {
   /** Called synchronously by the feed's fan-out: O(entries), never awaits. */
   push(entries: StoredEntry[]): void {
     if (this.done) return;
+    // Over the limit = this many entries were already waiting unread when more arrived (so a reader that
+    // keeps up never trips it, whatever the size of one delivery); memory stays under limit + one batch.
     const queued = this.queue.length - this.queueHead;
-    if (queued + entries.length > this.feed.bufferLimit) {
+    if (queued >= this.feed.bufferLimit) {
       if (this.replaying) {
         // Still catching up from the store: drop the live copies, replay will read them.
         this.queue = [];

@@ -13,7 +13,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { GraphQLError, type ExecutionArgs, type ValidationContext } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, useExecutionCancellation, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { bearerToken } from '../accounts/keys.js';
@@ -21,6 +20,7 @@ import { createContext, resolveCaller, type ApiContext, type Caller, type Creden
 import type { ApiDeps } from '../api/ports.js';
 import { getSchema } from '../api/schema/index.js';
 import { logger } from '../log.js';
+import { attachGraphQLWs } from './ws.js';
 
 export const GRAPHQL_PATH = '/graphql';
 export const HEALTH_PATH = '/health';
@@ -286,7 +286,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
-  const wsServer = useServer<Record<string, unknown>, WsExtra>(
+  const wsServer = attachGraphQLWs<Record<string, unknown>, WsExtra>(
     {
       schema,
       // A bad credential closes the connection (4403); no credential: anonymous (public data only).
@@ -371,7 +371,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       // Subscribers: their streams complete, then every socket closes with 1001 (going away).
       deps.feed.close();
       await new Promise((r) => setImmediate(r));
-      await Promise.resolve(wsServer.dispose()).catch((err: unknown) => logger.warn({ err }, 'websocket server close failed'));
+      await wsServer.dispose().catch((err: unknown) => logger.warn({ err }, 'websocket server close failed'));
       http.closeAllConnections();
       for (const s of sockets) s.destroy();
       await listenerClosed;
