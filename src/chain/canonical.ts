@@ -62,6 +62,22 @@ export function canonicalJson(value: unknown): string {
   return out;
 }
 
+const PLAIN_NAME = /^[A-Za-z0-9_]+$/;
+
+// Entries come in a handful of shapes (one per kind), so remember each shape's sorted member order.
+const shapeCache = new Map<string, string[]>();
+function sortedKeys(rec: Record<string, unknown>): string[] {
+  const keys = Object.keys(rec);
+  const id = keys.join('\u0000');
+  let sorted = shapeCache.get(id);
+  if (!sorted) {
+    sorted = keys.sort();
+    if (shapeCache.size >= 512) shapeCache.clear();
+    shapeCache.set(id, sorted);
+  }
+  return sorted;
+}
+
 /**
  * Canonical JSON of a chain entry: a flat object whose values are strings or safe integers only
  * (the contract in DESIGN.md "The chain"). Anything else throws a CanonicalJsonError naming the field.
@@ -77,7 +93,7 @@ export function canonicalEntryJson(entry: unknown): string {
   // code units (Array.prototype.sort's default order), strings as JSON.stringify writes them, integers
   // in decimal. That is exactly what `canonicalize` produces for such objects (property-tested against
   // it in test/chain/canonical.test.ts), without its generic recursion: this is the verifier's hot path.
-  const keys = Object.keys(rec).sort();
+  const keys = sortedKeys(rec);
   let out = '{';
   let first = true;
   for (const key of keys) {
@@ -95,8 +111,14 @@ export function canonicalEntryJson(entry: unknown): string {
     } else {
       throw new CanonicalJsonError(`${key}: entry fields are strings and integers only, got ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v}`, key);
     }
-    if (!isWellFormedString(key)) throw new CanonicalJsonError('field name contains a lone surrogate', key);
-    out += (first ? '' : ',') + JSON.stringify(key) + ':' + text;
+    let name: string;
+    if (PLAIN_NAME.test(key)) {
+      name = `"${key}"`; // nothing to escape
+    } else {
+      if (!isWellFormedString(key)) throw new CanonicalJsonError('field name contains a lone surrogate', key);
+      name = JSON.stringify(key);
+    }
+    out += (first ? '' : ',') + name + ':' + text;
     first = false;
   }
   return out + '}';

@@ -9,6 +9,11 @@ ed.hashes.sha512 = sha512;
 
 export interface ChainCrypto {
   sha256(data: Uint8Array): Uint8Array;
+  /**
+   * Optional fast path: SHA-256 of the UTF-8 encoding of a well-formed string. node:crypto encodes
+   * and hashes a string in one native call, which is the verifier's hottest operation.
+   */
+  sha256Utf8?(text: string): Uint8Array;
   /** Never throws: malformed lengths or encodings are simply `false`. */
   verifyEd25519(sig: Uint8Array, msg: Uint8Array, publicKey: Uint8Array): boolean;
 }

@@ -53,11 +53,11 @@ export function fromHex0x(str: string, expectedLength?: number): Uint8Array {
   return fromHex(str.slice(2), expectedLength);
 }
 
+const LOWER_HEX = /^0x[0-9a-f]*$/;
+
 /** True for `0x` + exactly 2*n lowercase hex digits. */
 export function isHex0x(str: unknown, byteLength: number): str is string {
-  if (typeof str !== 'string' || str.length !== 2 + 2 * byteLength || !str.startsWith('0x')) return false;
-  for (let i = 2; i < str.length; i++) if (hexNibble(str.charCodeAt(i)) < 0) return false;
-  return true;
+  return typeof str === 'string' && str.length === 2 + 2 * byteLength && LOWER_HEX.test(str);
 }
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';

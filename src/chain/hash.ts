@@ -21,6 +21,9 @@ const encoder = new TextEncoder();
 
 /** leafHash of the UTF-8 bytes of a canonical JSON string (the verifier's hot path). */
 export function leafHashOfString(canonical: string, c: ChainCrypto = pureCrypto): Uint8Array {
+  // '\u0000' encodes to the single byte 0x00: the leaf prefix. (Canonical strings are well-formed, so
+  // the native UTF-8 encoder has no lone surrogate to replace.)
+  if (c.sha256Utf8) return c.sha256Utf8(`\u0000${canonical}`);
   const max = canonical.length * 3 + 1; // UTF-16 unit -> at most 3 UTF-8 bytes
   if (scratch.length < max) scratch = new Uint8Array(Math.max(max, scratch.length * 2));
   scratch[0] = LEAF_PREFIX;

@@ -39,13 +39,22 @@ function publicKeyObject(publicKey: Uint8Array): KeyObject | null {
   return key;
 }
 
-const sha256: (data: Uint8Array) => Uint8Array =
+/** Digest bytes from a latin1 digest string: cheaper than allocating a Buffer for 32 bytes. */
+function latin1Bytes(s: string): Uint8Array {
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+// crypto.hash (one-shot, Node >= 20.12) avoids a Hash object per call; createHash is the fallback.
+const sha256: (data: Uint8Array | string) => Uint8Array =
   typeof oneShotHash === 'function'
-    ? (data) => view(oneShotHash('sha256', data, 'buffer'))
+    ? (data) => latin1Bytes(oneShotHash('sha256', data, 'latin1'))
     : (data) => view(createHash('sha256').update(data).digest());
 
 export const nodeCrypto: ChainCrypto = {
   sha256,
+  sha256Utf8: sha256,
   verifyEd25519(sig, msg, publicKey) {
     if (sig.length !== 64 || publicKey.length !== 32) return false;
     const key = publicKeyObject(publicKey);

@@ -143,3 +143,20 @@ describe('encoding and sealing', () => {
     expect(keyId).toMatch(/^[0-9a-f]{16}$/);
   });
 });
+
+describe('entry times', () => {
+  it('accepts exactly the instants toISOString writes', async () => {
+    const { entryTimeMs } = await import('../../src/chain/entry.js');
+    fc.assert(
+      fc.property(fc.date({ min: new Date('1970-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }), (d) => {
+        expect(entryTimeMs(d.toISOString())).toBe(d.getTime());
+      }),
+      { numRuns: 300 },
+    );
+    for (const bad of ['2026-02-29T00:00:00.000Z', '2026-04-31T00:00:00.000Z', '2026-01-01T24:00:00.000Z', '2026-13-01T00:00:00.000Z', '2026-00-10T00:00:00.000Z', '2026-01-00T00:00:00.000Z', '2026-01-01T23:60:00.000Z', '2026-01-01T23:59:60.000Z', '2100-02-29T00:00:00.000Z']) {
+      expect(entryTimeMs(bad), bad).toBeNaN();
+    }
+    expect(entryTimeMs('2024-02-29T00:00:00.000Z')).toBe(Date.parse('2024-02-29T00:00:00.000Z'));
+    expect(entryTimeMs('2000-02-29T00:00:00.000Z')).toBe(Date.parse('2000-02-29T00:00:00.000Z'));
+  });
+});
