@@ -155,7 +155,7 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
     }
     const r = v.push(buf);
     buf = [];
-    if (sinceProgress >= 10_000) {
+    if (sinceProgress >= 2048) {
       sinceProgress = 0;
       opts.onProgress?.(v.size);
     }
@@ -328,7 +328,7 @@ export async function verifySource(
     const r = v.push(page);
     if (!r.ok) return fromFailure(r, v, cps.length);
     from += page.length;
-    if (from - lastProgress >= 10_000) {
+    if (from - lastProgress >= 2048) {
       lastProgress = from;
       opts.onProgress?.(from);
     }
@@ -352,18 +352,22 @@ async function* fileLines(path: string): AsyncGenerator<string> {
   }
 }
 
-/** Throttled progress on stderr: at most one line a second, only once a run takes longer than a second. */
+/**
+ * Throttled progress on stderr: at most one line per interval (1 s; AINFERA_PROGRESS_MS overrides it
+ * for tests), and only once a run has taken longer than that, so short chains print just the verdict.
+ */
 function progressPrinter(io: CliIo, quiet: boolean): { update(n: number): void; done(): void } {
+  const interval = Number(io.env.AINFERA_PROGRESS_MS ?? 1000);
   const started = Date.now();
   let last = started;
   let printed = false;
   return {
     update(n) {
       const now = Date.now();
-      if (quiet || now - last < 1000) return;
+      if (quiet || now - last < interval) return;
       last = now;
       printed = true;
-      const rate = Math.round(n / ((now - started) / 1000));
+      const rate = Math.round(n / Math.max(0.001, (now - started) / 1000));
       const line = `verifying: ${n.toLocaleString('en-US')} entries (${rate.toLocaleString('en-US')}/s)`;
       io.stderr.write(io.stderr.isTTY ? `\r${line}` : `${line}\n`);
     },

@@ -21,10 +21,10 @@ let dataDir: string;
 let exportFile: string;
 let lines: string[];
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await main(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env: {} });
+  const code = await main(args, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env });
   return { code, stdout, stderr };
 }
 
@@ -69,6 +69,14 @@ describe('ainfera export / verify', () => {
     const r = await cli(['verify', exportFile]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^OK: 300 entries and 3 checkpoints verified \(latest checkpoint size 300; root 0x[0-9a-f]{64}\) in \d+\.\ds\n$/);
+  });
+
+  it('prints throttled progress lines on stderr (interval shortened here), the verdict on stdout', async () => {
+    const r = await cli(['verify', exportFile], { AINFERA_PROGRESS_MS: '0' });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^verifying: 300 entries \([\d,]+\/s\)\n/m);
+    expect(r.stdout).not.toContain('verifying');
+    expect((await cli(['verify', exportFile, '--quiet'], { AINFERA_PROGRESS_MS: '0' })).stderr).toBe('');
   });
 
   it('verifies a data directory directly', async () => {
