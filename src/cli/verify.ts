@@ -381,7 +381,8 @@ export function formatVerdict(v: Verdict, seconds: number): string {
   if (v.ok) {
     const cp = v.latestCheckpointSize === null ? 'no checkpoint yet' : `latest checkpoint size ${v.latestCheckpointSize}`;
     const cons = v.consistencyProofs ? `, ${v.consistencyProofs} consistency proofs` : '';
-    return `OK: ${v.entries} entries and ${v.checkpoints} checkpoints verified (${cp}${cons}; root ${v.root}) in ${seconds.toFixed(1)}s`;
+    const n = (k: number, one: string, many: string) => `${k} ${k === 1 ? one : many}`;
+    return `OK: ${n(v.entries, 'entry', 'entries')} and ${n(v.checkpoints, 'checkpoint', 'checkpoints')} verified (${cp}${cons}; root ${v.root}) in ${seconds.toFixed(1)}s`;
   }
   const where = v.seq !== undefined ? `seq ${v.seq}` : v.checkpointSize !== undefined ? `checkpoint of size ${v.checkpointSize}` : v.line !== undefined ? `line ${v.line}` : 'the start';
   const cp = v.seq !== undefined && v.checkpointSize !== undefined ? ` (checkpoint of size ${v.checkpointSize})` : '';
