@@ -117,6 +117,23 @@ describe.skipIf(!hasChromium)('live trace page in Chromium', () => {
     await page.close();
   });
 
+  it('pauses the table on request and catches up on resume', async () => {
+    const { page, problems } = await browser.open(s.url);
+    await waitLive(page);
+    await page.click('#pause-button');
+    expect(await page.getAttribute('#pause-button', 'aria-pressed')).toBe('true');
+    const before = await shownSeqs(page);
+    const seqs = await route(s, 'while paused');
+    await expect.poll(() => page.textContent('#live-indicator')).toBe(`Paused · ${seqs.length} new`);
+    expect(await shownSeqs(page)).toEqual(before);
+    await page.click('#pause-button');
+    await waitForSeq(page, Math.max(...seqs));
+    expect(await page.textContent('#live-indicator')).toBe('Live');
+    expectContiguousDesc(await shownSeqs(page));
+    expect(problems.errors).toEqual([]);
+    await page.close();
+  });
+
   it('keeps only the last N rows however many arrive (bounded memory)', async () => {
     const { page, problems } = await browser.open(s.url);
     await waitLive(page);

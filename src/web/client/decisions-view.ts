@@ -115,7 +115,9 @@ export class DecisionsView {
 
   private poll(): void {
     if (this.timer) clearInterval(this.timer);
-    this.timer = setInterval(() => void this.load(), 5000);
+    this.timer = setInterval(() => {
+      if (document.visibilityState === 'visible') void this.load();
+    }, 5000);
   }
 
   async load(): Promise<void> {
