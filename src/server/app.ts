@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createAccounts, type Accounts } from '../accounts/accounts.js';
 import { generateApiKey, hashApiKey } from '../accounts/keys.js';
@@ -24,7 +25,7 @@ import { logger } from '../log.js';
 import { AdapterRegistry } from '../providers/registry.js';
 import { simModelsFromOfferings, startSimFleet, type SimFleet } from '../providers/sim-fleet.js';
 import { createExecutor } from '../routing/execute.js';
-import { Router, Signals, TASK_TYPES } from '../routing/index.js';
+import { Router, Signals, TASK_TYPES, type SignalsState } from '../routing/index.js';
 import { openStore, StoreConflictError, type Store } from '../store/index.js';
 import { createAuditHandler } from './audit-routes.js';
 import { createOpenAIRoutes } from './openai-routes.js';
@@ -79,14 +80,24 @@ export interface App {
   close(): Promise<void>;
 }
 
-function fleetEnabled(config: Config): boolean {
+/** auto: the fleet runs only when no real provider is usable (the default run needs no keys). */
+function fleetEnabled(config: Config, realProviders: number): boolean {
   const e = config.simulatedFleet.enabled;
-  return e === 'auto' ? config.providers.length === 0 : e;
+  return e === 'auto' ? realProviders === 0 : e;
 }
 
-/** Real providers from the operator config, in the catalog's shape. */
-function configuredProviders(config: Config): CatalogProviderConfig[] {
-  return config.providers.map((p) => ({
+/**
+ * Real providers from the operator config, in the catalog's shape. A provider that names an API-key
+ * environment variable switches on only when that variable is set (a host without a key would only
+ * answer 401s); one without apiKeyEnv (a local endpoint) is always on.
+ */
+function configuredProviders(config: Config, env: NodeJS.ProcessEnv): CatalogProviderConfig[] {
+  const usable = config.providers.filter((p) => {
+    if (!p.apiKeyEnv || secretFromEnv(p.apiKeyEnv, env) !== undefined) return true;
+    logger.warn({ provider: p.id, apiKeyEnv: p.apiKeyEnv }, 'provider configured but its API-key environment variable is unset: skipped');
+    return false;
+  });
+  return usable.map((p) => ({
     id: p.id,
     kind: p.kind,
     baseUrl: p.baseUrl,
@@ -107,7 +118,7 @@ function configuredProviders(config: Config): CatalogProviderConfig[] {
 }
 
 /** Catalog + live signals as the API reads them. */
-function modelsView(catalog: Catalog, signals: Signals, simulated: ReadonlySet<string>): ModelsView {
+function modelsView(catalog: Catalog, signals: Signals, simulated: ReadonlySet<string>, env: NodeJS.ProcessEnv): ModelsView {
   return {
     models(now: number): ModelSnapshot[] {
       const byModel = new Map<string, ModelSnapshot>();
@@ -155,7 +166,7 @@ function modelsView(catalog: Catalog, signals: Signals, simulated: ReadonlySet<s
         simulated: simulated.has(p.id),
         pricesFrom: p.pricesFrom ?? 'config',
         models: Object.keys(p.models),
-        keyConfigured: simulated.has(p.id) || (p.apiKeyEnv !== undefined && secretFromEnv(p.apiKeyEnv) !== undefined),
+        keyConfigured: simulated.has(p.id) || p.apiKeyEnv === undefined || secretFromEnv(p.apiKeyEnv, env) !== undefined,
       }));
     },
   };
@@ -186,6 +197,48 @@ async function ensureDemoAgent(store: Store, dataDir: string, creditMicros: numb
   }
   await writeFile(keyFile, `${apiKey}\n`, { mode: 0o600, flag: 'w' });
   return { handle: DEMO_HANDLE, keyFile, apiKey, keyFilePresent: true };
+}
+
+export const SIGNALS_SYNC_MS = 5_000;
+
+/**
+ * Live signals shared through the store at a coarse interval (DESIGN.md "Scale"): every instance writes its
+ * latency/breaker/outcome state under a per-host key and merges everyone's (merge is idempotent: samples are
+ * de-duplicated, the better-sampled outcome cell wins, the longer-open breaker wins). Also a warm start.
+ */
+function startSignalsSync(store: Store, signals: Signals, key: string): { flush(): Promise<void>; stop(): void } {
+  let running: Promise<void> | null = null;
+  const once = () =>
+    (running ??= (async () => {
+      try {
+        const now = Date.now();
+        for (const doc of await store.stats.list('signals/')) {
+          // Our own key too: instances that share a key (same host and configured port) merge before
+          // they write, so the document converges on the union instead of the last writer's view.
+          if (now - Date.parse(doc.updatedAt) > 60 * 60_000) continue;
+          try {
+            signals.importState(doc.value as SignalsState, { mode: 'merge', now });
+          } catch (err) {
+            logger.warn({ err, key: doc.key }, 'ignoring unreadable shared signals');
+          }
+        }
+        await store.stats.put(key, signals.exportState(now));
+      } catch (err) {
+        logger.warn({ err }, 'signals sync failed (routing goes on with local signals)');
+      } finally {
+        running = null;
+      }
+    })());
+  void once();
+  const timer = setInterval(() => void once(), SIGNALS_SYNC_MS);
+  timer.unref();
+  return {
+    flush: async () => {
+      await running;
+      await once();
+    },
+    stop: () => clearInterval(timer),
+  };
 }
 
 /** Reads the demo key from its file (tests, the page's quick start); null when absent. */
@@ -240,11 +293,11 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     cleanups.push(() => proofs.close());
 
     // Providers: the operator's real ones, plus the simulated fleet when enabled.
-    const real = configuredProviders(config);
+    const real = configuredProviders(config, env);
     const simulatedProviders = new Set<string>();
     let fleet: SimFleet | null = null;
     let providers: CatalogProviderConfig[] = real;
-    if (fleetEnabled(config)) {
+    if (fleetEnabled(config, real.length)) {
       const taken = new Set(real.map((p) => p.id));
       const simSeed = defaultProviderConfigs().filter((p) => !taken.has(p.id));
       const seedCatalog = new Catalog({ providers: simSeed });
@@ -313,6 +366,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       simulatedProviders,
     });
 
+    const signalsSync = startSignalsSync(store, signals, `signals/${hostname()}:${config.listen.port}`);
+    cleanups.push(() => signalsSync.stop());
+
     const feed = new ChainFeed(store.chain, { bufferLimit: config.api.subscriberBufferLimit });
     await feed.start();
     cleanups.push(() => feed.close());
@@ -322,7 +378,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       feed,
       gateway,
       accounts,
-      models: modelsView(catalog, signals, simulatedProviders),
+      models: modelsView(catalog, signals, simulatedProviders, env),
       chain: {
         keys: () => keys.publicKeys(),
         inclusionProof: async (leafIndex, treeSize) => (await proofs.inclusion(leafIndex, treeSize)).hashes,
@@ -337,6 +393,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     const drain = () =>
       (drained ??= (async () => {
         await gateway.drain();
+        await signalsSync.flush();
         await appender.flush();
         await appender.checkpoint().catch((err: unknown) => logger.warn({ err }, 'final checkpoint failed'));
       })());
