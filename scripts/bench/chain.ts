@@ -11,7 +11,7 @@
 //   peak RSS.
 import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, cpus, availableParallelism } from 'node:os';
+import { tmpdir, cpus, availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChainAppender } from '../../src/chain/appender.js';
@@ -79,6 +79,7 @@ function rawRates(): { sign: number; verify: number } {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ainfera-bench-chain-'));
+  const loadAtStart = loadavg()[0]!;
   try {
     const raw = rawRates();
     console.error(`raw node:crypto Ed25519: sign ${raw.sign.toFixed(0)}/s, verify ${raw.verify.toFixed(0)}/s`);
@@ -172,7 +173,14 @@ async function main(): Promise<void> {
     const result = {
       bench: 'chain',
       at: new Date().toISOString(),
-      machine: { cpus: cpus().length, availableParallelism: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version },
+      machine: {
+        cpus: cpus().length,
+        availableParallelism: availableParallelism(),
+        model: cpus()[0]?.model ?? 'unknown',
+        node: process.version,
+        // The machine is shared: other processes' load skews absolute rates (ratios measured side by side hold better).
+        loadAverage1m: { start: Number(loadAtStart.toFixed(2)), end: Number(loadavg()[0]!.toFixed(2)) },
+      },
       n: N,
       avgCanonicalBytes: Math.round(canonicalBytes / N),
       append: {
