@@ -65,16 +65,18 @@ export function canonicalJson(value: unknown): string {
 const PLAIN_NAME = /^[A-Za-z0-9_]+$/;
 
 // Entries come in a handful of shapes (one per kind), so remember each shape's sorted member order.
+// Only for shapes whose names are all non-empty [A-Za-z0-9_]+: then joining with ',' is unambiguous
+// (no two different name lists share an id). Any other shape is sorted afresh, never cached.
 const shapeCache = new Map<string, string[]>();
 function sortedKeys(rec: Record<string, unknown>): string[] {
   const keys = Object.keys(rec);
-  const id = keys.join('\u0000');
-  let sorted = shapeCache.get(id);
-  if (!sorted) {
-    sorted = keys.sort();
-    if (shapeCache.size >= 512) shapeCache.clear();
-    shapeCache.set(id, sorted);
-  }
+  for (const k of keys) if (!PLAIN_NAME.test(k)) return keys.sort();
+  const id = keys.join(',');
+  const cached = shapeCache.get(id);
+  if (cached) return cached;
+  const sorted = keys.sort();
+  if (shapeCache.size >= 512) shapeCache.clear();
+  shapeCache.set(id, sorted);
   return sorted;
 }
 

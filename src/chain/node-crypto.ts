@@ -39,7 +39,7 @@ function publicKeyObject(publicKey: Uint8Array): KeyObject | null {
   return key;
 }
 
-/** Digest bytes from a latin1 digest string: cheaper than allocating a Buffer for 32 bytes. */
+/** Digest bytes from a 'binary' (latin1) digest string: cheaper than allocating a Buffer for 32 bytes. */
 function latin1Bytes(s: string): Uint8Array {
   const out = new Uint8Array(32);
   for (let i = 0; i < 32; i++) out[i] = s.charCodeAt(i);
@@ -49,7 +49,7 @@ function latin1Bytes(s: string): Uint8Array {
 // crypto.hash (one-shot, Node >= 20.12) avoids a Hash object per call; createHash is the fallback.
 const sha256: (data: Uint8Array | string) => Uint8Array =
   typeof oneShotHash === 'function'
-    ? (data) => latin1Bytes(oneShotHash('sha256', data, 'latin1'))
+    ? (data) => latin1Bytes(oneShotHash('sha256', data, 'binary'))
     : (data) => view(createHash('sha256').update(data).digest());
 
 export const nodeCrypto: ChainCrypto = {

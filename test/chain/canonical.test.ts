@@ -118,3 +118,10 @@ describe('canonicalEntryJson fast path', () => {
     expect(canonicalEntryJson({ 'é': 'x', e: 1, '\u20ac': 2, '😀': 3, '\ufb33': '\u0000"\\' })).toBe(canonicalize({ 'é': 'x', e: 1, '\u20ac': 2, '😀': 3, '\ufb33': '\u0000"\\' }));
   });
 });
+
+describe('canonicalEntryJson member-order cache', () => {
+  it('never confuses shapes whose names join alike', () => {
+    const shapes: Record<string, number>[] = [{ a: 1, b: 2 }, { 'a,b': 3 }, { '': 0 }, {}, { 'a\u0000b': 1 }, { a: 1, b: 2 }, { b: 2, a: 1 }, { 'a,b': 3 }];
+    for (const s of shapes) expect(canonicalEntryJson(s)).toBe(canonicalize(s));
+  });
+});
