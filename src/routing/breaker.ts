@@ -36,7 +36,7 @@ export const DEFAULT_BREAKER_OPTIONS: Required<BreakerOptions> = {
   minWindowSamples: 10,
   failureRate: 0.5,
   baseCooldownMs: 5_000,
-  maxCooldownMs: 60_000,
+  maxCooldownMs: 30_000,
   rateLimitCooldownMs: 2_000,
   maxRetryAfterMs: 10 * 60_000,
   authCooldownMs: 5 * 60_000,

@@ -14,9 +14,15 @@ export interface OutcomeOptions {
   priorStrength?: number;
   /** Per-update discount of past observations (1: never forget). */
   discount?: number;
+  /**
+   * Weight of a failure on a request another model already failed (afterModelFailure). Fallbacks see
+   * the hard requests: counting those failures in full biases every fallback model's estimate down
+   * (measured in bench:quality: a 0.74 model learned as 0.60), so they count partly.
+   */
+  hardRequestFailureWeight?: number;
 }
 
-export const DEFAULT_OUTCOME_OPTIONS: Required<OutcomeOptions> = { priorStrength: 10, discount: 0.995 };
+export const DEFAULT_OUTCOME_OPTIONS: Required<OutcomeOptions> = { priorStrength: 10, discount: 0.995, hardRequestFailureWeight: 0.5 };
 
 /**
  * How hard each task type is on the intelligence-index scale: the index at which a plain model's prior
@@ -104,7 +110,7 @@ export class OutcomeModel {
   }
 
   /** Applies an attempt outcome; returns whether it counted toward the finish probability. */
-  recordAttempt(task: TaskType, model: ModelInfo, outcome: AttemptOutcome, outputTokens?: number): boolean {
+  recordAttempt(task: TaskType, model: ModelInfo, outcome: AttemptOutcome, outputTokens?: number, afterModelFailure = false): boolean {
     if (outcome === 'success') {
       const c = this.cell(task, model);
       this.#observe(c, 1, 0);
@@ -117,7 +123,7 @@ export class OutcomeModel {
       return true;
     }
     if (outcome === 'refusal' || outcome === 'invalid_output') {
-      this.#observe(this.cell(task, model), 0, 1);
+      this.#observe(this.cell(task, model), 0, afterModelFailure ? this.#o.hardRequestFailureWeight : 1);
       return true;
     }
     return false;

@@ -54,6 +54,8 @@ const TASK_INDEX = new Map<TaskType, number>(TASK_TYPES.map((t, i) => [t, i]));
 const TIE_LOG = Math.log(1.02);
 const DEFAULT_EXPLORATION = 0.02;
 const MAX_EXPLORATION = 0.2;
+/** Exploration only considers candidates at most this many times the first one's expected cost. */
+const EXPLORE_COST_FACTOR = 3;
 
 function mask(caps: readonly Capability[]): number {
   let m = 0;
@@ -302,13 +304,21 @@ export class Router {
     return null;
   }
 
-  /** Index (> 0) of the eligible candidate with the fewest observations for this task type; 0 when none is less sampled than the first. */
+  /**
+   * Index (> 0) of the eligible candidate with the fewest observations for this task type, among those
+   * whose expected cost is within EXPLORE_COST_FACTOR of the first: estimates matter most for the models
+   * the decision could actually move to, and exploring a 30x pricier model would buy little knowledge at
+   * a high price. 0 when none is less sampled than the first.
+   */
   #leastSampled(attempts: ScoredCandidate[], taskIdx: number): number {
     const task = TASK_TYPES[taskIdx]!;
+    const limit = attempts[0]!.expectedCostMicros * EXPLORE_COST_FACTOR;
     let best = 0;
-    let bestObs = Infinity;
-    for (let i = 0; i < attempts.length; i++) {
-      const obs = this.#signals.outcomes.peek(task, attempts[i]!.modelId)?.observations ?? 0;
+    let bestObs = this.#signals.outcomes.peek(task, attempts[0]!.modelId)?.observations ?? 0;
+    for (let i = 1; i < attempts.length; i++) {
+      const c = attempts[i]!;
+      if (c.expectedCostMicros > limit) continue;
+      const obs = this.#signals.outcomes.peek(task, c.modelId)?.observations ?? 0;
       if (obs < bestObs) {
         bestObs = obs;
         best = i;

@@ -105,7 +105,7 @@ export class Signals implements RouterSignals {
     if (r.outcome === 'success' && validMs(r.ttftMs) !== undefined && validMs(r.totalMs) !== undefined) {
       slot.latency.add(r.at, r.ttftMs!, r.totalMs!, r.outputTokens);
     }
-    this.outcomes.recordAttempt(r.taskType, model, r.outcome, r.outputTokens);
+    this.outcomes.recordAttempt(r.taskType, model, r.outcome, r.outputTokens, r.afterModelFailure === true);
   }
 
   recordFeedback(r: FeedbackReport): void {

@@ -309,6 +309,12 @@ export interface AttemptReport {
   at: number;
   /** Epoch ms when the attempt was sent: lets the breaker ignore calls that were in flight before it opened. */
   startedAt?: number;
+  /**
+   * True when an earlier attempt of the same call ended in a model failure (refusal or invalid output):
+   * the request is then likely a hard one, so a failure here says less about this model (it is weighted
+   * down), while a success counts in full. Leave unset for first attempts and after provider errors.
+   */
+  afterModelFailure?: boolean;
 }
 
 export interface FeedbackReport {

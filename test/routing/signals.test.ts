@@ -179,6 +179,17 @@ describe('outcomes: finish probability per (task type, model)', () => {
     expect(cell().observations).toBe(3);
   });
 
+  it('a failure on a request another model already failed counts half (fallbacks see the hard requests)', () => {
+    const { signals } = fresh();
+    const cell = signals.outcomes.cell('code', catalog.model(M)!);
+    signals.recordAttempt({ modelId: M, providerId: P, taskType: 'code', outcome: 'invalid_output', at: 0, afterModelFailure: true });
+    expect(cell.failures).toBeCloseTo(0.5);
+    signals.recordAttempt({ modelId: M, providerId: P, taskType: 'code', outcome: 'success', at: 1, afterModelFailure: true });
+    expect(cell.successes).toBeCloseTo(1);
+    signals.recordAttempt({ modelId: M, providerId: P, taskType: 'code', outcome: 'refusal', at: 2 });
+    expect(cell.failures).toBeCloseTo(0.5 * 0.995 * 0.995 + 1);
+  });
+
   it('caller feedback false turns a finish into a failure; true confirms without double counting', () => {
     const { signals, report } = fresh();
     report('success', 0);
