@@ -189,8 +189,6 @@ export class ChainVerifier {
   private failure: VerifyFailure | null = null;
   /** Checkpoints whose size the stream has not reached, by size. */
   private readonly pending = new Map<number, Checkpoint>();
-  /** Roots at checkpoint sizes (from checkpoints already seen), to detect forks. Bounded by the checkpoints given. */
-  private readonly seenRoots = new Map<number, Uint8Array>();
   private largestSeen: Checkpoint | null = null;
   /** Envelopes held back (one batch at most) while a missing seq is told apart from a reorder. */
   private held: readonly unknown[] = [];
@@ -330,15 +328,17 @@ export class ChainVerifier {
     const cp = checked.checkpoint;
     const at = { checkpointSize: cp.size };
 
-    const seen = this.seenRoots.get(cp.size);
-    if (seen && !bytesEqual(seen, cp.rootHash)) {
-      return this.stop(fail('inconsistent_checkpoint', `two validly signed checkpoints for size ${cp.size} with different roots (a fork)`, at));
+    const largest = this.largestSeen;
+    if (largest && cp.size === largest.size) {
+      if (!bytesEqual(largest.rootHash, cp.rootHash)) {
+        return this.stop(fail('inconsistent_checkpoint', `two validly signed checkpoints for size ${cp.size} with different roots (a fork)`, at));
+      }
+      return { ok: true, checkpoint: cp, status: this.pending.has(cp.size) ? 'pending' : 'verified' }; // the same one again
     }
-    if (this.largestSeen && cp.size < this.largestSeen.size) {
-      return this.stop(fail('checkpoint_rollback', `checkpoint of size ${cp.size} after one of size ${this.largestSeen.size}`, at));
+    if (largest && cp.size < largest.size) {
+      return this.stop(fail('checkpoint_rollback', `checkpoint of size ${cp.size} after one of size ${largest.size}`, at));
     }
-    this.seenRoots.set(cp.size, cp.rootHash);
-    if (!this.largestSeen || cp.size > this.largestSeen.size) this.largestSeen = cp;
+    this.largestSeen = cp;
 
     if (cp.size > this.frontier.size) {
       this.pending.set(cp.size, cp);
@@ -349,7 +349,6 @@ export class ChainVerifier {
       if (!r.ok) return this.stop(r);
       return { ok: true, checkpoint: cp, status: 'verified' };
     }
-    if (seen) return { ok: true, checkpoint: cp, status: 'verified' }; // same size and root as one already matched
     throw new VerifierConfigError(
       `checkpoint of size ${cp.size} added after ${this.frontier.size} entries were streamed: add checkpoints before streaming past their size`,
     );
