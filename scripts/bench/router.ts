@@ -3,6 +3,7 @@
 // breakers). Baselines measured in the same run: classify alone and token estimation alone.
 // Target: plan p99 < 100 µs. BENCH_N sets the number of timed decisions (default 50_000).
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { classify } from '../../src/routing/classify.js';
 import { estimateInputTokens } from '../../src/routing/estimate.js';
@@ -98,6 +99,8 @@ const result = {
   bench: 'router',
   at: new Date().toISOString(),
   node: process.version,
+  /** The machine is shared: wall-clock tails include preemption by other processes. */
+  loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
   n: N,
   offerings: catalog.offerings().length,
   models: catalog.models().length,

@@ -85,12 +85,11 @@ export function formatMicros(micros: number): string {
 function ceilDiv(a: number, b: number): number {
   let q = Math.floor(a / b);
   let r = a - q * b;
-  // Correct a float quotient that landed one off near an integer.
-  while (r < 0) {
+  // The float quotient can land one off near an integer for large a: correct it.
+  if (r < 0) {
     q -= 1;
     r += b;
-  }
-  while (r >= b) {
+  } else if (r >= b) {
     q += 1;
     r -= b;
   }

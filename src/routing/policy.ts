@@ -17,16 +17,6 @@ export class PolicyError extends Error {
   }
 }
 
-type Layer = { source: PolicySource; caps?: Caps; pin?: Pin };
-
-function pick<K extends keyof Caps>(layers: readonly Layer[], key: K): { value: Caps[K]; source: PolicySource } {
-  for (const l of layers) {
-    const v = l.caps?.[key];
-    if (v !== undefined && v !== null) return { value: v, source: l.source };
-  }
-  return { value: undefined, source: 'none' };
-}
-
 function checkCaps(caps: Caps | undefined, field: string): void {
   if (!caps) return;
   const c = caps.costCeilingMicros;
@@ -45,32 +35,51 @@ export function resolvePolicy(
   defaults: RoutingDefaults = {},
 ): ResolvedCaps {
   checkCaps(request.caps, 'caps');
+  // Five layers in order; resolved field by field without building intermediate objects (hot path).
   const agentTask = agent?.byTaskType?.[taskType];
-  const defaultBar = defaults.bar?.[taskType];
-  const layers: Layer[] = [
-    { source: 'call', caps: request.caps, pin: request.pin },
-    { source: 'agent_task', caps: agentTask?.caps, pin: agentTask?.pin },
-    { source: 'agent', caps: agent?.caps, pin: agent?.pin },
-    { source: 'default_task', caps: defaultBar !== undefined ? { minFinishProbability: defaultBar } : undefined },
-    { source: 'default', caps: { ...defaults.caps, minFinishProbability: defaults.caps?.minFinishProbability ?? defaults.defaultBar ?? DEFAULT_BAR } },
-  ];
-  const cost = pick(layers, 'costCeilingMicros');
-  const latency = pick(layers, 'latencyTargetMs');
-  const bar = pick(layers, 'minFinishProbability');
+  const c0 = request.caps;
+  const c1 = agentTask?.caps;
+  const c2 = agent?.caps;
+  const c4 = defaults.caps;
+  const defaultTaskBar = defaults.bar?.[taskType];
+
+  let costCeilingMicros: number | null = null;
+  let costSource: PolicySource = 'none';
+  if (c0?.costCeilingMicros != null) { costCeilingMicros = c0.costCeilingMicros; costSource = 'call'; }
+  else if (c1?.costCeilingMicros != null) { costCeilingMicros = c1.costCeilingMicros; costSource = 'agent_task'; }
+  else if (c2?.costCeilingMicros != null) { costCeilingMicros = c2.costCeilingMicros; costSource = 'agent'; }
+  else if (c4?.costCeilingMicros != null) { costCeilingMicros = c4.costCeilingMicros; costSource = 'default'; }
+
+  let latencyTargetMs: number | null = null;
+  let latencySource: PolicySource = 'none';
+  if (c0?.latencyTargetMs != null) { latencyTargetMs = c0.latencyTargetMs; latencySource = 'call'; }
+  else if (c1?.latencyTargetMs != null) { latencyTargetMs = c1.latencyTargetMs; latencySource = 'agent_task'; }
+  else if (c2?.latencyTargetMs != null) { latencyTargetMs = c2.latencyTargetMs; latencySource = 'agent'; }
+  else if (c4?.latencyTargetMs != null) { latencyTargetMs = c4.latencyTargetMs; latencySource = 'default'; }
+
+  let bar: number;
+  let barSource: PolicySource;
+  if (c0?.minFinishProbability != null) { bar = c0.minFinishProbability; barSource = 'call'; }
+  else if (c1?.minFinishProbability != null) { bar = c1.minFinishProbability; barSource = 'agent_task'; }
+  else if (c2?.minFinishProbability != null) { bar = c2.minFinishProbability; barSource = 'agent'; }
+  else if (defaultTaskBar != null) { bar = defaultTaskBar; barSource = 'default_task'; }
+  else { bar = c4?.minFinishProbability ?? defaults.defaultBar ?? DEFAULT_BAR; barSource = 'default'; }
+
   let pin: Pin | null = null;
   let pinSource: PolicySource = 'none';
-  for (const l of layers) {
-    if (l.pin && (l.pin.model || l.pin.provider)) {
-      pin = l.pin;
-      pinSource = l.source;
-      break;
-    }
-  }
+  if (hasPin(request.pin)) { pin = request.pin; pinSource = 'call'; }
+  else if (hasPin(agentTask?.pin)) { pin = agentTask.pin; pinSource = 'agent_task'; }
+  else if (hasPin(agent?.pin)) { pin = agent.pin; pinSource = 'agent'; }
+
   return {
-    costCeilingMicros: cost.value ?? null,
-    latencyTargetMs: latency.value ?? null,
-    minFinishProbability: bar.value ?? DEFAULT_BAR,
+    costCeilingMicros,
+    latencyTargetMs,
+    minFinishProbability: bar,
     pin,
-    sources: { costCeilingMicros: cost.source, latencyTargetMs: latency.source, minFinishProbability: bar.source, pin: pinSource },
+    sources: { costCeilingMicros: costSource, latencyTargetMs: latencySource, minFinishProbability: barSource, pin: pinSource },
   };
+}
+
+function hasPin(pin: Pin | undefined): pin is Pin {
+  return !!pin && !!(pin.model || pin.provider);
 }

@@ -12,7 +12,7 @@
 // Hot path: per-offering static data (capability mask, signal slots, refusal singletons) is computed
 // once; a decision allocates the scored candidates and little else.
 import type { Catalog, CatalogOffering } from '../catalog/catalog.js';
-import { callCostMicros, formatMicros } from '../catalog/prices.js';
+import { formatMicros, tokenCostMicros } from '../catalog/prices.js';
 import type { Capability } from '../catalog/types.js';
 import { classify } from './classify.js';
 import { DEFAULT_MAX_OUTPUT_TOKENS, EXPECTED_OUTPUT_TOKENS, estimateInputTokens } from './estimate.js';
@@ -53,6 +53,8 @@ const TASK_INDEX = new Map<TaskType, number>(TASK_TYPES.map((t, i) => [t, i]));
 /** Relative width of a cost tie (costs within ~2 % compare by latency). */
 const TIE_LOG = Math.log(1.02);
 const DEFAULT_EXPLORATION = 0.02;
+/** Shared by every eligible candidate (frozen: nothing may add a refusal to an eligible candidate). */
+const NO_REFUSALS = Object.freeze([]) as unknown as Refusal[];
 const MAX_EXPLORATION = 0.2;
 /** Exploration only considers candidates at most this many times the first one's expected cost. */
 const EXPLORE_COST_FACTOR = 3;
@@ -99,6 +101,8 @@ export class Router {
   readonly #statics: Static[];
   readonly #minSamples: number;
   readonly #scratch: LatencyPrediction = { ttftMs: 0, tokensPerSec: 0, source: 'reference' };
+  /** Sort keys scratch, one slot per offering (plan is synchronous, so one buffer serves every call). */
+  readonly #keys: Float64Array;
 
   constructor(options: RouterOptions) {
     this.#catalog = options.catalog;
@@ -108,6 +112,7 @@ export class Router {
     this.#defaultMaxOut = options.defaultMaxOutputTokens ?? DEFAULT_MAX_OUTPUT_TOKENS;
     this.#exploration = Math.min(Math.max(0, this.#defaults.exploration ?? DEFAULT_EXPLORATION), options.maxExploration ?? MAX_EXPLORATION);
     this.#minSamples = this.#signals.latencyOptions.minSamples;
+    this.#keys = new Float64Array(this.#catalog.offerings().length);
     this.#statics = this.#catalog.offerings().map((o) => {
       const lacks = new Map<Capability, Refusal>();
       for (const c of CAPABILITIES) {
@@ -196,8 +201,9 @@ export class Router {
       let expOut = cell.outputTokensSamples >= 3 ? Math.round(cell.outputTokensAvg) : defaultOut;
       if (expOut > maxOut) expOut = maxOut;
       const price = o.price;
-      const expectedCost = callCostMicros(inputTokens, expOut, price);
-      const worstCost = callCostMicros(inputTokens, maxOut, price);
+      const inputCost = tokenCostMicros(inputTokens, price.inputPerMTokMicros);
+      const expectedCost = inputCost + tokenCostMicros(expOut, price.outputPerMTokMicros);
+      const worstCost = inputCost + tokenCostMicros(maxOut, price.outputPerMTokMicros);
       predictLatency(s.slot.latency.stats(now), this.#minSamples, o.defaultTtftMs, o.referenceOutputTokensPerSecond, lat);
       const predicted = Math.round(lat.ttftMs + (expOut * 1000) / lat.tokensPerSec);
 
@@ -225,7 +231,7 @@ export class Router {
           kind: 'below_bar',
           probability: p,
           bar,
-          message: `finish probability ${p.toFixed(3)} for ${taskType} is below the bar ${bar}`,
+          message: `finish probability ${Math.round(p * 1000) / 1000} for ${taskType} is below the bar ${bar}`,
         });
       }
 
@@ -245,7 +251,7 @@ export class Router {
         price,
         breaker: b.state,
         eligible: refusals === null,
-        refusals: refusals ?? [],
+        refusals: refusals ?? NO_REFUSALS,
         explored: false,
         rank: 0,
       };
@@ -256,7 +262,7 @@ export class Router {
     const estimate = { inputTokens, expectedOutputTokens: defaultOut, maxOutputTokens: budget };
     if (eligible.length === 0) return this.#noEligible(taskType, classification, caps, estimate, candidates, now);
 
-    const attempts = order(eligible);
+    const attempts = order(eligible, this.#keys);
     let explored = false;
     if (attempts.length > 1 && this.#exploration > 0 && this.#random() < this.#exploration) {
       const pick = this.#leastSampled(attempts, taskIdx);
@@ -370,13 +376,11 @@ function pinText(pin: { model?: string; provider?: string }): string {
 
 /**
  * Cheapest first (costs within ~2 % tie and compare by predicted latency); first fallback on another
- * provider. Insertion sort on precomputed keys: the eligible list is a few dozen long, and this avoids
- * Array.prototype.sort's comparator calls on the hot path.
+ * provider. In place, insertion sort on precomputed keys: the eligible list is a few dozen long, and
+ * this avoids Array.prototype.sort's comparator calls and any allocation on the hot path.
  */
-function order(eligible: ScoredCandidate[]): ScoredCandidate[] {
-  const n = eligible.length;
-  const out = eligible.slice();
-  const key = new Float64Array(n);
+function order(out: ScoredCandidate[], key: Float64Array): ScoredCandidate[] {
+  const n = out.length;
   for (let i = 0; i < n; i++) {
     const cost = out[i]!.expectedCostMicros;
     key[i] = cost > 0 ? Math.floor(Math.log(cost) / TIE_LOG) : -1e9;
