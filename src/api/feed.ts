@@ -46,6 +46,8 @@ export class ChainFeed {
   private watch: EntryWatch | null = null;
   private started: Promise<void> | null = null;
   private closed = false;
+  /** Last seq the shared watch delivered. */
+  private delivered = -1;
   private checkpoint: StoredCheckpoint | null = null;
   private checkpointReadAt = 0;
   private checkpointReading = false;
@@ -97,18 +99,39 @@ export class ChainFeed {
     return sub;
   }
 
-  /** Latest checkpoint known (refreshed lazily while entries flow). */
+  /** A checkpoint was just cut (this process's appender): later events carry it at once. */
+  noteCheckpoint(cp: StoredCheckpoint): void {
+    if (!this.checkpoint || cp.size > this.checkpoint.size) this.checkpoint = cp;
+  }
+
+  /** Latest checkpoint known (this process's cuts at once, other processes' refreshed while entries flow). */
   latestCheckpoint(): StoredCheckpoint | null {
     return this.checkpoint;
   }
 
-  /** Ends every subscription (they complete normally) and stops the watch. */
+  /**
+   * Shutdown, step 1: waits (bounded) until the watch has delivered everything durable up to the current
+   * head, so subscribers get the entries of calls that finished during shutdown.
+   */
+  async settle(timeoutMs = 2_000): Promise<void> {
+    if (!this.watch) return;
+    const head = await this.store.head();
+    const deadline = Date.now() + timeoutMs;
+    while (head && this.delivered < head.seq && this.watch && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** Shutdown, step 2: stops the watch; each subscription hands over what it already holds, then completes. */
   close(): void {
     this.closed = true;
     this.watch?.close();
     this.watch = null;
     for (const s of [...this.subs]) s.end();
-    this.subs.clear();
+  }
+
+  /** Shutdown, step 3: waits (bounded) until every subscription has completed. */
+  async idle(timeoutMs = 1_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.subs.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   }
 
   /** @internal */
@@ -117,6 +140,8 @@ export class ChainFeed {
   }
 
   private fanOut(entries: StoredEntry[]): void {
+    const last = entries[entries.length - 1];
+    if (last) this.delivered = last.seq;
     for (const s of this.subs) s.push(entries);
     this.maybeRefreshCheckpoint();
   }
@@ -147,6 +172,7 @@ class FeedSubscription implements AsyncIterableIterator<FeedEvent> {
   private pending: StoredEntry[] = [];
   private replaying = true;
   private overflowed = false;
+  private ending = false;
   private done = false;
   private wake: (() => void) | null = null;
   private readonly kinds: Set<string> | null;
@@ -188,9 +214,9 @@ class FeedSubscription implements AsyncIterableIterator<FeedEvent> {
     this.signal();
   }
 
-  /** Ends the stream normally (shutdown). */
+  /** Ends the stream normally (shutdown): entries already held are still delivered, then it completes. */
   end(): void {
-    this.finish();
+    this.ending = true;
     this.signal();
   }
 
@@ -209,6 +235,10 @@ class FeedSubscription implements AsyncIterableIterator<FeedEvent> {
             `resubscribe with fromSeq: ${this.next_} to resume without a gap`,
           { extensions: { code: SLOW_SUBSCRIBER_CODE, resumeFromSeq: this.next_ } },
         );
+      }
+      if (this.ending && this.replaying) {
+        this.finish();
+        continue;
       }
       if (this.replaying) {
         const page = await this.read(this.next_, this.feed.pageSize);
@@ -231,6 +261,10 @@ class FeedSubscription implements AsyncIterableIterator<FeedEvent> {
         this.compact();
         this.next_ = e.seq + 1;
         if (this.matches(e)) return { done: false, value: this.event(e) };
+        continue;
+      }
+      if (this.ending) {
+        this.finish();
         continue;
       }
       await new Promise<void>((resolve) => {

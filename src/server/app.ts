@@ -372,6 +372,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     const feed = new ChainFeed(store.chain, { bufferLimit: config.api.subscriberBufferLimit });
     await feed.start();
     cleanups.push(() => feed.close());
+    const offCheckpoint = appender.onCheckpoint((cp) => feed.noteCheckpoint(cp));
+    cleanups.push(offCheckpoint);
 
     const api: ApiDeps = {
       store,

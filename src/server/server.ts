@@ -368,9 +368,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       } catch (err) {
         logger.error({ err }, 'shutdown drain failed');
       }
-      // Subscribers: their streams complete, then every socket closes with 1001 (going away).
+      // Subscribers get what became durable during shutdown, their streams complete, then every socket
+      // closes with 1001 (going away).
+      await deps.feed.settle().catch((err: unknown) => logger.warn({ err }, 'feed settle failed'));
       deps.feed.close();
-      await new Promise((r) => setImmediate(r));
+      await deps.feed.idle();
       await wsServer.dispose().catch((err: unknown) => logger.warn({ err }, 'websocket server close failed'));
       http.closeAllConnections();
       for (const s of sockets) s.destroy();

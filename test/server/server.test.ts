@@ -257,6 +257,8 @@ describe('cancellation and shutdown', () => {
 
       const ws = await rawWs(srv.wsUrl, {});
       expect(ws.code).toBe('acked');
+      const received: Json[] = [];
+      ws.ws.on('message', (m) => received.push(JSON.parse(String(m)) as Json));
       ws.ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { chainEvents(fromSeq: 0) { seq } }' } }));
       const closeCode = new Promise<number>((r) => ws.ws.once('close', (code) => r(code)));
 
@@ -271,6 +273,11 @@ describe('cancellation and shutdown', () => {
       expect(r.body.data?.route.__typename).toBe('RouteSuccess');
       expect(await closeCode).toBe(1001);
       await closing;
+      // The subscriber got every entry of the call that finished during shutdown, then a clean complete.
+      const seen = received.filter((m) => m.type === 'next').map((m) => m.payload.data.chainEvents.seq as number);
+      expect(seen).toEqual(expect.arrayContaining(r.body.data!.route.chainSeqs as number[]));
+      expect(seen).toEqual(Array.from({ length: seen.length }, (_, i) => i));
+      expect(received.at(-1)).toEqual({ id: '1', type: 'complete' });
       // New connections are refused once closed.
       await expect(fetch(`${srv.url}/health`)).rejects.toThrow();
 
