@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { storedPolicy } from '../accounts/accounts.js';
 import { logger } from '../log.js';
-import type { ErrorClass } from '../providers/types.js';
+import { ERROR_CLASSES, type ErrorClass } from '../providers/types.js';
 import type { PlanOk, RouteRequest, RoutingPolicy, ScoredCandidate } from '../routing/types.js';
 import type { AgentRecord, DecisionRecord } from '../store/port.js';
 import { StoreConflictError } from '../store/port.js';
@@ -29,13 +29,19 @@ import {
   type RouteCallResult,
   type RouteValidationError,
 } from './types.js';
-import { LIMITS, requestHash, validateIdempotencyKey, validateRouteRequest } from './validate.js';
+import { LIMITS, newRequestSalt, requestDigests, validateIdempotencyKey, validateRouteRequest } from './validate.js';
 
 /** Private detail persisted on the decision record (visible to the calling agent and the admin only). */
 export interface DecisionDetail {
   v: 1;
-  /** `0x` + SHA-256 of the normalized request's canonical JSON (never the text). */
+  /** `0x` + SHA-256 of the normalized request's canonical JSON (never the text). Private: compared on idempotent replays. */
   requestHash: string;
+  /**
+   * Hex of the 32-byte salt of the public `request` entry's `requestCommitment` (HMAC-SHA256 keyed with it):
+   * the agent reveals it, with its request, to prove which request a decision answered. Absent on records
+   * written before commitments were salted.
+   */
+  requestSalt?: string;
   decision: DecisionView | null;
   message: string | null;
   /**
@@ -45,11 +51,7 @@ export interface DecisionDetail {
   result: RouteCallResult | null;
 }
 
-const ERROR_CLASSES = new Set<string>([
-  'rate_limited', 'overloaded', 'timeout_connect', 'timeout_first_token', 'timeout_stall', 'timeout_total',
-  'connection_reset', 'stream_cut', 'malformed_stream', 'refusal', 'context_length', 'bad_request', 'auth',
-  'invalid_output', 'aborted',
-]);
+const KNOWN_ERROR_CLASSES: ReadonlySet<string> = new Set(ERROR_CLASSES);
 
 /** Longest a call can run (executor deadline plus slack): a pending record older than this was abandoned. */
 const PENDING_WAIT_MS = 150_000;
@@ -67,7 +69,7 @@ export function toAttemptView(a: ExecutedAttempt, i: number): AttemptView {
   const r = a.result;
   const ok = a.ok ?? r?.ok ?? false;
   const err = a.error ?? (r && !r.ok ? r.error : null);
-  const cls = err?.class && ERROR_CLASSES.has(err.class) ? (err.class as ErrorClass) : err ? ('bad_request' as ErrorClass) : null;
+  const cls = err?.class && KNOWN_ERROR_CLASSES.has(err.class) ? (err.class as ErrorClass) : err ? ('bad_request' as ErrorClass) : null;
   const usage = a.usage ?? (r ? (r.ok ? r.usage : r.partialUsage) : null);
   return {
     n: i + 1,
@@ -85,9 +87,25 @@ export function toAttemptView(a: ExecutedAttempt, i: number): AttemptView {
   };
 }
 
+/** A candidate's worst case; one that is not a safe integer cannot be held, so it counts as unaffordable. */
+function worstOf(c: ScoredCandidate): number {
+  const w = c.worstCaseCostMicros;
+  return Number.isSafeInteger(w) && w >= 0 ? w : Number.MAX_SAFE_INTEGER;
+}
+
 /** Largest worst-case cost among the attempts: any one of them may end up answering. */
 function worstCase(attempts: readonly ScoredCandidate[]): number {
-  return attempts.reduce((m, c) => Math.max(m, safeInt(c.worstCaseCostMicros)), 0);
+  return attempts.reduce((m, c) => Math.max(m, worstOf(c)), 0);
+}
+
+/**
+ * What an answered call is charged: the executor's cost, never above the hold. A cost that is not a
+ * non-negative safe integer (a provider reporting absurd usage overflows the arithmetic) is unknown, so
+ * the caller pays the hold, the most it agreed to - never 0, which would give the answer away.
+ */
+function chargeFor(costMicros: unknown, holdMicros: number): number {
+  if (typeof costMicros === 'number' && Number.isSafeInteger(costMicros) && costMicros >= 0) return Math.min(costMicros, holdMicros);
+  return holdMicros;
 }
 
 /**
@@ -164,7 +182,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     const keyError = validateIdempotencyKey(opts.idempotencyKey);
     if (keyError) return keyError;
     const request = v.request;
-    const hash = requestHash(request);
+    const salt = newRequestSalt();
+    const { hash, commitment } = requestDigests(request, salt);
     const key = opts.idempotencyKey ?? null;
 
     if (key !== null) {
@@ -178,7 +197,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       }
       const existing = await store.decisions.byIdempotencyKey(agent.id, key);
       if (existing) return replay(agent, existing, hash, opts);
-      const p = track(run(agent, request, hash, key, opts));
+      const p = track(run(agent, request, { hash, salt, commitment: commitment! }, key, opts));
       byKey.set(mapKey, p);
       try {
         return await p;
@@ -186,10 +205,17 @@ export function createGateway(deps: GatewayDeps): Gateway {
         byKey.delete(mapKey);
       }
     }
-    return track(run(agent, request, hash, null, opts));
+    return track(run(agent, request, { hash, salt, commitment: commitment! }, null, opts));
   }
 
-  async function run(agent: AgentRecord, request: RouteRequest, hash: string, key: string | null, opts: RouteCallOptions): Promise<RouteCallResult> {
+  async function run(
+    agent: AgentRecord,
+    request: RouteRequest,
+    digests: { hash: string; salt: string; commitment: string },
+    key: string | null,
+    opts: RouteCallOptions,
+  ): Promise<RouteCallResult> {
+    const { hash, salt } = digests;
     const started = now();
     const decisionId = newDecisionId(started);
     const seqs: number[] = [];
@@ -235,7 +261,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       latencyMs: null,
       idempotencyKey: key,
       chainSeqs: [],
-      detail: { v: 1, requestHash: hash, decision: null, message: null, result: null } satisfies DecisionDetail,
+      detail: { v: 1, requestHash: hash, requestSalt: salt, decision: null, message: null, result: null } satisfies DecisionDetail,
       feedback: null,
     };
     const onDelta = opts.onDelta;
@@ -260,7 +286,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     ): Promise<RouteCallResult> => {
       const chainSeqs = await settleEmits();
       const final = 'chainSeqs' in result ? ({ ...result, chainSeqs } as RouteCallResult) : result;
-      const detail: DecisionDetail = { v: 1, requestHash: hash, decision, message, result: storable(final, key !== null) };
+      const detail: DecisionDetail = { v: 1, requestHash: hash, requestSalt: salt, decision, message, result: storable(final, key !== null) };
       await store.decisions.update(decisionId, { ...patch, chainSeqs, latencyMs: now() - started, detail });
       return final;
     };
@@ -269,7 +295,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       void emit({
         kind: 'request',
         fields: {
-          requestHash: hash,
+          // Salted: an unsalted hash would let anyone confirm a guessed prompt.
+          requestCommitment: digests.commitment,
           messages: request.messages.length,
           tools: request.tools?.length ?? 0,
           ...(request.maxOutputTokens !== undefined ? { maxOutputTokens: request.maxOutputTokens } : {}),
@@ -301,7 +328,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       let holdMicros = worstCase(attempts);
       let hold = await store.accounts.hold(agent.id, holdMicros);
       if (!hold.ok) {
-        const affordable = attempts.filter((c) => safeInt(c.worstCaseCostMicros) <= hold.balanceMicros);
+        const affordable = attempts.filter((c) => worstOf(c) <= hold.balanceMicros);
         if (affordable.length > 0) {
           attempts = affordable;
           holdMicros = worstCase(affordable);
@@ -310,9 +337,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
       }
       const decisionBase = { taskType: plan.taskType, classification: plan.classification, candidates: plan.candidates };
       if (!hold.ok) {
-        const requiredMicros = plan.attempts.reduce((m, c) => Math.min(m, safeInt(c.worstCaseCostMicros)), Number.MAX_SAFE_INTEGER);
+        const requiredMicros = plan.attempts.reduce((m, c) => Math.min(m, worstOf(c)), Number.MAX_SAFE_INTEGER);
         const message = `insufficient credit: the cheapest eligible model needs a hold of ${requiredMicros} micro-USD, balance is ${hold.balanceMicros}`;
-        void emit({ kind: 'rejected', fields: { reason: 'insufficient_credit', taskType: plan.taskType, requiredMicros, balanceMicros: hold.balanceMicros } });
+        // An agent's balance is its owner's business: the public chain records what moved, never what is left.
+        void emit({ kind: 'rejected', fields: { reason: 'insufficient_credit', taskType: plan.taskType, requiredMicros } });
         return await finish(
           { type: 'InsufficientCredit', decisionId, requiredMicros, balanceMicros: hold.balanceMicros, message, chainSeqs: [], replayed: false },
           { outcome: 'rejected', taskType: plan.taskType },
@@ -321,7 +349,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         );
       }
       held = holdMicros;
-      void emit({ kind: 'debited', fields: { holdMicros, balanceMicros: hold.balanceMicros, taskType: plan.taskType } });
+      void emit({ kind: 'debited', fields: { holdMicros, taskType: plan.taskType } });
 
       const execPlan: PlanOk = attempts === plan.attempts ? plan : { ...plan, attempts };
       let out: ExecuteOutput;
@@ -351,11 +379,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const model = out.modelId ?? null;
       const provider = out.providerId ?? null;
       const answered = out.ok && model !== null && provider !== null;
-      let cost = answered ? safeInt(out.costMicros) : 0;
-      if (cost > holdMicros) {
-        // Prices moved or the provider overran max tokens: never charge beyond what was held.
-        logger.warn({ decision: decisionId, costMicros: cost, holdMicros }, 'cost above the hold; charging the hold');
-        cost = holdMicros;
+      const cost = answered ? chargeFor(out.costMicros, holdMicros) : 0;
+      if (answered && cost !== out.costMicros) {
+        // Prices moved, the provider overran max tokens or reported unusable usage: never charge beyond the hold.
+        logger.warn({ decision: decisionId, costMicros: out.costMicros, holdMicros }, 'cost unusable or above the hold; charging the hold');
       }
       const refundMicros = holdMicros - cost;
       const balanceMicros = refundMicros > 0 ? await store.accounts.release(agent.id, refundMicros) : (await store.accounts.agentsByIds([agent.id]))[0]?.balanceMicros ?? 0;
@@ -363,7 +390,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       void emit({
         kind: 'refunded',
         ...(answered ? { model: model!, provider: provider! } : {}),
-        fields: { holdMicros, costMicros: cost, refundMicros, balanceMicros },
+        fields: { holdMicros, costMicros: cost, refundMicros },
       });
 
       if (answered && model && provider) {

@@ -1,7 +1,7 @@
 // Validates and normalizes a RouteRequest before anything is written: bad input returns a
 // ValidationError naming the field (`messages.2.content`), and nothing else happens. The normalized
 // copy holds only known fields, so whatever a caller smuggles in never reaches a provider or the chain.
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { TASK_TYPES, type ChatMessage, type ContentPart, type RouteRequest, type TaskType, type ToolCall, type ToolDefinition } from '../routing/types.js';
 import type { RouteValidationError } from './types.js';
@@ -296,10 +296,30 @@ export function validateIdempotencyKey(key: unknown): RouteValidationError | nul
 }
 
 /**
- * `0x` + SHA-256 of the RFC 8785 bytes of the normalized request: the only trace of the request's
- * content that may reach the chain. It lets a caller prove which request a decision answered.
+ * `0x` + SHA-256 of the RFC 8785 bytes of the normalized request. Private: it stays in the decision record
+ * (idempotency keys compare it), never on the public chain, where anyone could test a guessed prompt
+ * against an unsalted hash.
  */
 export function requestHash(request: RouteRequest): string {
+  return requestDigests(request, null).hash;
+}
+
+/** A fresh 32-byte salt (hex) for one decision's request commitment. */
+export function newRequestSalt(): string {
+  return randomBytes(32).toString('hex');
+}
+
+/**
+ * Both digests of a request from one canonicalization: the private `hash` and, given a salt, the public
+ * `commitment` = `0x` + HMAC-SHA256(key = the salt's 32 bytes, message = RFC 8785 bytes of the request).
+ * The commitment is what the chain carries: it reveals nothing about the prompt (a guess cannot be
+ * checked without the salt), yet the agent, holding the salt from its private decision record, can prove
+ * to anyone which request a decision answered.
+ */
+export function requestDigests(request: RouteRequest, saltHex: string | null): { hash: string; commitment: string | null } {
   const bytes = canonicalize(request) ?? '';
-  return `0x${createHash('sha256').update(bytes, 'utf8').digest('hex')}`;
+  return {
+    hash: `0x${createHash('sha256').update(bytes, 'utf8').digest('hex')}`,
+    commitment: saltHex === null ? null : `0x${createHmac('sha256', Buffer.from(saltHex, 'hex')).update(bytes, 'utf8').digest('hex')}`,
+  };
 }

@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DecisionNotFoundError, FeedbackAlreadyGivenError, ForeignDecisionError, NoModelAnsweredError, type RouteCallResult, type RouteSuccess } from '../../src/gateway/types.js';
 import type { PlanOk, RouteRequest } from '../../src/routing/types.js';
+import { createHmac } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import { createGateway, type DecisionDetail } from '../../src/gateway/gateway.js';
 import { requestHash, validateRouteRequest } from '../../src/gateway/validate.js';
 import { chat, parsedCanonical, startHarness, type Harness } from './harness.js';
 
@@ -53,7 +56,20 @@ describe('routeCall', () => {
     expect(kinds.indexOf('refunded')).toBeGreaterThan(kinds.indexOf('completed'));
     for (const e of entries) expect(e.agent).toBe('gw-success');
     const request = entries[0]!;
-    expect(request.requestHash).toMatch(/^0x[0-9a-f]{64}$/);
+    // The public entry carries a salted commitment; the salt stays in the private record, so the owner can
+    // prove which request this was (HMAC-SHA256 of its canonical bytes) and nobody else can test a guess.
+    expect(request.requestHash).toBeUndefined();
+    const [rec] = await h.store.decisions.byIds([r.decisionId]);
+    const detail = rec!.detail as DecisionDetail;
+    expect(detail.requestSalt).toMatch(/^[0-9a-f]{64}$/);
+    const normalized = validateRouteRequest(chat('Say hello to the gateway test'));
+    if (!normalized.ok) throw new Error('test request must be valid');
+    const bytes = canonicalize(normalized.request)!;
+    expect(request.requestCommitment).toBe(`0x${createHmac('sha256', Buffer.from(detail.requestSalt!, 'hex')).update(bytes).digest('hex')}`);
+    expect(detail.requestHash).toBe(requestHash(normalized.request));
+    expect((await h.chainText()).join('\n')).not.toContain(detail.requestHash.slice(2));
+    // Balances are private: what moved is on the chain, what is left is not.
+    for (const e of entries) expect(e).not.toHaveProperty('balanceMicros');
     const refunded = entries.find((e) => e.kind === 'refunded')!;
     expect(refunded).toMatchObject({ holdMicros: r.holdMicros, costMicros: r.costMicros, refundMicros: r.holdMicros - r.costMicros });
 
@@ -119,7 +135,8 @@ describe('routeCall', () => {
     expect(await h.balance(record.id)).toBe(1);
     const entries = await entriesOf(r.decisionId);
     expect(entries.map((e) => e.kind)).toEqual(['request', 'rejected']);
-    expect(entries[1]).toMatchObject({ reason: 'insufficient_credit', requiredMicros: r.requiredMicros, balanceMicros: 1 });
+    expect(entries[1]).toMatchObject({ reason: 'insufficient_credit', requiredMicros: r.requiredMicros });
+    expect(entries[1]).not.toHaveProperty('balanceMicros');
   });
 
   it('does not bill failed attempts: everything fails → AllAttemptsFailed and the whole hold comes back', async () => {
@@ -159,6 +176,29 @@ describe('routeCall', () => {
     } finally {
       rule.remove();
     }
+  });
+
+  it('charges the hold, never nothing, when the executor reports an unusable cost', async () => {
+    const { record } = await h.agent('gw-absurd-usage', 5_000_000);
+    const req = chat('absurd usage');
+    let plannedHold = 0;
+    const gw = createGateway({
+      store: h.store,
+      appender: h.appender,
+      router: h.router,
+      signals: h.signals,
+      execute: async ({ plan, budgetMicros }) => {
+        plannedHold = budgetMicros;
+        const c = plan.attempts[0]!;
+        // A provider claiming 1e300 tokens overflows the integer cost arithmetic.
+        return { ok: true, modelId: c.modelId, providerId: c.providerId, content: 'x', costMicros: 1e300, attempts: [] };
+      },
+    });
+    const r = ok(await gw.routeCall(record, req));
+    expect(plannedHold).toBeGreaterThan(0);
+    expect(r.costMicros).toBe(plannedHold);
+    expect(await h.balance(record.id)).toBe(5_000_000 - plannedHold);
+    await gw.drain();
   });
 
   it('never lets concurrent calls take the balance below zero; charges add up', async () => {
