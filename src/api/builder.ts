@@ -35,6 +35,11 @@ export const builder = new SchemaBuilder<{
   },
 });
 
-builder.queryType({ description: 'Reads: the catalog with live signals, decisions, analytics, the chain.' });
-builder.mutationType({ description: 'Routing calls, caller feedback, and admin operations.' });
-builder.subscriptionType({ description: 'Live streams.' });
+const AUTH =
+  'Auth: an agent sends `Authorization: Bearer <agent key>` (over WebSocket: connectionParams.authorization); ' +
+  'the operator sends the admin token as `Authorization: Bearer <token>` or an `x-admin-token` header (over WebSocket: ' +
+  'connectionParams.adminToken). No credentials: public data only (catalog, chain). A wrong credential is refused (401; WebSocket 4403).';
+
+builder.queryType({ description: `Reads: the catalog with live signals, decisions, analytics, the chain. ${AUTH}` });
+builder.mutationType({ description: `Routing calls (agent key), caller feedback (agent key), admin operations (admin token). ${AUTH}` });
+builder.subscriptionType({ description: 'Live streams (public).' });
