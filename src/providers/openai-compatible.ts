@@ -223,7 +223,7 @@ export class OpenAICompatibleAdapter {
         if (j.system_fingerprint === 'ainfera-simulated') simulated = true;
         if (j.usage) usage = toUsage(j.usage);
         if (!choice) return failure(providerError('malformed_stream', 'response has no choices'));
-        finishReason = choice.finish_reason ?? null;
+        finishReason = finishReasonOf(choice.finish_reason);
         const msg = choice.message ?? {};
         content = typeof msg.content === 'string' ? msg.content : '';
         refusalText = typeof msg.refusal === 'string' ? msg.refusal : '';
@@ -300,7 +300,7 @@ export class OpenAICompatibleAdapter {
                   return failure(providerError('aborted', `onDelta threw: ${(err as Error)?.message ?? 'error'}`));
                 }
               }
-              if (choice.finish_reason) finishReason = choice.finish_reason;
+              if (choice.finish_reason) finishReason = finishReasonOf(choice.finish_reason);
             }
             // Finish promptly once the answer and its usage are in, whether or not [DONE] follows.
             if (finishReason !== null && (usage !== null || !quirks.streamUsage)) complete = true;
@@ -445,8 +445,19 @@ async function readText(body: Dispatcher.ResponseData['body'], max: number, onCh
   return Buffer.concat(chunks).subarray(0, max).toString('utf8');
 }
 
+/**
+ * finish_reason is written to the public chain: keep a short lowercase token as sent ("stop", "length",
+ * "tool_calls", ...), and anything else a provider puts there (text, an object, a number) becomes "other".
+ */
+function finishReasonOf(v: unknown): string | null {
+  if (v === null || v === undefined || v === '') return null;
+  return typeof v === 'string' && /^[a-z][a-z0-9_]{0,31}$/.test(v) ? v : 'other';
+}
+
 function toUsage(u: { prompt_tokens?: unknown; completion_tokens?: unknown }): Usage {
-  const n = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v) : 0);
+  // Token counts go on the chain as integers: an absurd count is clamped to a safe one (the gateway then
+  // charges the hold), never left as a float the chain would refuse.
+  const n = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.min(Math.round(v), Number.MAX_SAFE_INTEGER) : 0);
   return { inputTokens: n(u.prompt_tokens), outputTokens: n(u.completion_tokens) };
 }
 
@@ -486,7 +497,7 @@ interface ChunkJson {
   usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
   choices?: {
     delta?: { content?: string | null; reasoning_content?: string | null; refusal?: string | null; tool_calls?: ToolCallDeltaJson[] };
-    finish_reason?: string | null;
+    finish_reason?: unknown;
   }[];
 }
 interface CompletionJson {
@@ -496,6 +507,6 @@ interface CompletionJson {
   usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
   choices?: {
     message?: { content?: string | null; refusal?: string | null; tool_calls?: ToolCallDeltaJson[] };
-    finish_reason?: string | null;
+    finish_reason?: unknown;
   }[];
 }

@@ -249,6 +249,32 @@ describe('adapter against the simulated fleet', () => {
     }
   });
 
+  it('keeps provider-controlled text out of finish_reason and usage (both reach the public chain)', async () => {
+    const bodies = [
+      { choices: [{ message: { content: 'hi' }, finish_reason: 'The user asked about their diagnosis' }], usage: { prompt_tokens: 1e300, completion_tokens: 3.7 } },
+      { choices: [{ message: { content: 'hi' }, finish_reason: { nested: true } }], usage: { prompt_tokens: 2, completion_tokens: 1 } },
+      { choices: [{ message: { content: 'hi' }, finish_reason: 'tool_calls' }], usage: { prompt_tokens: 2, completion_tokens: 1 } },
+    ];
+    let i = 0;
+    const srv = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(bodies[i++]));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const port = (srv.address() as AddressInfo).port;
+      const a = new OpenAICompatibleAdapter({ providerId: 'x', baseUrl: `http://127.0.0.1:${port}/v1`, pools });
+      const first = ok(await a.call({ upstreamModel: 'm', request: ask, timeouts: TIMEOUTS, stream: false }));
+      expect(first.finishReason).toBe('other');
+      expect(first.usage).toEqual({ inputTokens: Number.MAX_SAFE_INTEGER, outputTokens: 4 });
+      expect(ok(await a.call({ upstreamModel: 'm', request: ask, timeouts: TIMEOUTS, stream: false })).finishReason).toBe('other');
+      expect(ok(await a.call({ upstreamModel: 'm', request: ask, timeouts: TIMEOUTS, stream: false })).finishReason).toBe('tool_calls');
+    } finally {
+      srv.closeAllConnections();
+      await new Promise((r) => srv.close(r));
+    }
+  });
+
   it('stops at once when the caller aborts, and when onDelta throws', async () => {
     const ac = new AbortController();
     fleet.inject({ providerId: 'novita', fault: { kind: 'slow_first_token', delayMs: 3000 }, times: 1 });
