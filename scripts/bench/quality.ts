@@ -365,6 +365,7 @@ function run(s: Strategy, sr: SimRequest): void {
   const list = s.choose(sr, sr.at);
   if (!list || list.length === 0) {
     t.noEligible++;
+    if (DEBUG && s.name === 'router') { const k = `ne|${sr.task}|${JSON.stringify(sr.req.caps ?? {})}`; neCounts.set(k, (neCounts.get(k) ?? 0) + 1); }
     return;
   }
   let elapsed = 0;
@@ -425,6 +426,7 @@ function run(s: Strategy, sr: SimRequest): void {
   }
 }
 const DEBUG = !!process.env.BENCH_DEBUG;
+const neCounts = new Map<string, number>();
 const debug = new Map<string, { n: number; done: number; cost: number; firsts: Map<string, number> }>();
 
 // ---------------------------------------------------------------------------------------------
@@ -606,6 +608,7 @@ for (const r of result.results) {
   );
 }
 if (DEBUG) {
+  console.log([...neCounts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8));
   for (const [k, c] of Object.entries(routerSignals!.exportState(0).outcomes)) {
     const [task, model] = k.split('|') as [TaskType, string];
     const est = routerSignals!.outcomes.peek(task, model)!.mean;

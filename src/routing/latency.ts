@@ -13,6 +13,12 @@ export interface LatencyOptions {
   minSamples?: number;
   /** Cached stats are recomputed at most this often when no sample arrives (decay moves slowly). */
   recomputeMs?: number;
+  /**
+   * When samples do arrive, recompute at most this often (or after `recomputeAfterSamples` new samples):
+   * on a busy server every call adds a sample, and a sort per decision per (provider, model) is waste.
+   */
+  minRecomputeMs?: number;
+  recomputeAfterSamples?: number;
   /** Fewer output tokens than this make no tokens/s sample (too noisy). */
   minTokensForSpeed?: number;
 }
@@ -34,6 +40,8 @@ export const DEFAULT_LATENCY_OPTIONS: Required<LatencyOptions> = {
   halfLifeMs: 10 * 60_000,
   minSamples: 5,
   recomputeMs: 5_000,
+  minRecomputeMs: 250,
+  recomputeAfterSamples: 8,
   minTokensForSpeed: 16,
 };
 
@@ -52,6 +60,7 @@ export class LatencyWindow {
   #stats: LatencyStats = EMPTY;
   #computedAt = -Infinity;
   #dirty = false;
+  #addedSinceCompute = 0;
 
   constructor(options: Required<LatencyOptions>) {
     this.#o = options;
@@ -84,14 +93,23 @@ export class LatencyWindow {
     this.#next = (i + 1) % this.#o.capacity;
     if (this.#size < this.#o.capacity) this.#size++;
     this.#dirty = true;
+    this.#addedSinceCompute++;
   }
 
   stats(now: number): LatencyStats {
     if (this.#size === 0) return EMPTY;
-    if (!this.#dirty && now - this.#computedAt < this.#o.recomputeMs && now >= this.#computedAt) return this.#stats;
+    const age = now - this.#computedAt;
+    const fresh = age >= 0 && age < this.#o.recomputeMs;
+    if (fresh) {
+      if (!this.#dirty) return this.#stats;
+      // New samples: batch them unless the cache is still below the sample threshold (it matters then).
+      const settled = Math.round(this.#stats.n) > this.#o.minSamples;
+      if (settled && age < this.#o.minRecomputeMs && this.#addedSinceCompute < this.#o.recomputeAfterSamples) return this.#stats;
+    }
     this.#stats = this.#compute(now);
     this.#computedAt = now;
     this.#dirty = false;
+    this.#addedSinceCompute = 0;
     return this.#stats;
   }
 

@@ -145,7 +145,9 @@ describe('latency window per (provider, model)', () => {
     expect(s.ttftP50).toBe(200);
     expect(s.ttftP95).toBe(200);
     for (let i = 0; i < 3; i++) ok(5_000, 9_000, 42 + i); // 4 in 43: over it
-    s = slot.latency.stats(50);
+    // New samples are batched: the cached stats stand for up to 250 ms (or 8 new samples).
+    expect(slot.latency.stats(50).ttftP95).toBe(200);
+    s = slot.latency.stats(41 + 250);
     expect(s.ttftP50).toBe(200);
     expect(s.ttftP95).toBe(5_000);
     expect(s.totalP95).toBe(9_000);
