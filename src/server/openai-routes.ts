@@ -294,6 +294,15 @@ function modelJson(m: ModelInfo, created: number): Record<string, unknown> {
   };
 }
 
+/** The model id in a /v1/models/ID path; a malformed %-escape names no model (404, not a URIError 500). */
+function modelIdOf(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 export function createOpenAIRoutes(deps: OpenAIRoutesDeps): Handler {
   const maxBody = deps.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const created = deps.createdAt ?? Math.floor(Date.now() / 1000);
@@ -426,8 +435,7 @@ export function createOpenAIRoutes(deps: OpenAIRoutesDeps): Handler {
         await chatCompletions(req, res);
       } else {
         if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, 'use GET', 'invalid_request_error', 'method_not_allowed');
-        const id = path === '/v1/models' ? undefined : decodeURIComponent(path.slice('/v1/models/'.length));
-        models(res, id);
+        models(res, path === '/v1/models' ? undefined : modelIdOf(path.slice('/v1/models/'.length)));
       }
     } catch (err) {
       if (res.headersSent) {

@@ -338,6 +338,14 @@ describe('GET /v1/models', () => {
     const one = await client(apiKey).models.retrieve('glm-4.6');
     expect(one).toMatchObject({ id: 'glm-4.6', object: 'model' });
   });
+
+  it('answers 404 for an unknown or malformed model id, never a 500', async () => {
+    for (const id of ['no-such-model', '%E0%A4%A', '%']) {
+      const res = await fetch(`${h.baseURL}/models/${id}`);
+      expect(res.status, id).toBe(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('model_not_found');
+    }
+  });
 });
 
 describe('privacy', () => {
