@@ -151,7 +151,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     batching: false,
     healthCheckEndpoint: false as unknown as string,
     logging: {
-      debug: (...a: unknown[]) => logger.debug({ yoga: a.map(String) }, 'yoga'),
+      // Yoga's debug lines can quote whole operations (and a prompt inlined in one): never logged.
+      debug: () => undefined,
       info: (...a: unknown[]) => logger.info({ yoga: a.map(String) }, 'yoga'),
       warn: (...a: unknown[]) => logger.warn({ yoga: a.map(String) }, 'yoga'),
       error: (...a: unknown[]) => logger.error({ err: a.find((x) => x instanceof Error), yoga: a.filter((x) => !(x instanceof Error)).map(String) }, 'graphql error'),
