@@ -1,6 +1,6 @@
 // Input checks shared by both adapters: every write validates first, so bad input changes nothing
 // and the error names the field at fault.
-import type { ChainHeadRef, DecisionOutcome, DecisionRecord, StoredCheckpoint, StoredEntry } from './port.js';
+import type { AgentRecord, ChainHeadRef, DecisionOutcome, DecisionRecord, StoredCheckpoint, StoredEntry } from './port.js';
 import { StoreInputError } from './port.js';
 
 /** Money is integer micro-USD: a non-negative safe integer. */
@@ -10,22 +10,29 @@ export function assertMicros(value: unknown, field: string): asserts value is nu
   }
 }
 
+/** A seq, index, size or page limit: a non-negative safe integer. */
 export function assertSeq(value: unknown, field: string): asserts value is number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new StoreInputError(`${field} must be a non-negative safe integer, got ${String(value)}`, field);
   }
 }
 
-export function assertLimit(value: unknown, field: string): asserts value is number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new StoreInputError(`${field} must be a non-negative safe integer, got ${String(value)}`, field);
-  }
-}
+/** Same rule as a seq (kept as its own name where it reads better). */
+export const assertLimit: (value: unknown, field: string) => asserts value is number = assertSeq;
 
 export function assertString(value: unknown, field: string): asserts value is string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new StoreInputError(`${field} must be a non-empty string`, field);
   }
+}
+
+/** The fields of a new agent both adapters check before writing anything. */
+export function assertAgentRecord(agent: AgentRecord): void {
+  assertString(agent.id, 'id');
+  assertString(agent.handle, 'handle');
+  assertString(agent.keyHash, 'keyHash');
+  assertString(agent.createdAt, 'createdAt');
+  assertMicros(agent.balanceMicros, 'balanceMicros');
 }
 
 const HASH_RE = /^0x[0-9a-f]{64}$/;

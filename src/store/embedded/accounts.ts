@@ -3,7 +3,7 @@
 import type Database from 'better-sqlite3';
 import type { AccountsStore, AgentRecord, HoldResult, Micros } from '../port.js';
 import { StoreConflictError, StoreInputError, StoreNotFoundError } from '../port.js';
-import { assertMicros, assertString, toJson } from '../validate.js';
+import { assertAgentRecord, assertMicros, toJson } from '../validate.js';
 import { isUniqueViolation } from './schema.js';
 
 interface AgentRow {
@@ -40,11 +40,7 @@ export class SqliteAccountsStore implements AccountsStore {
   }
 
   async createAgent(agent: AgentRecord): Promise<AgentRecord> {
-    assertString(agent.id, 'id');
-    assertString(agent.handle, 'handle');
-    assertString(agent.keyHash, 'keyHash');
-    assertString(agent.createdAt, 'createdAt');
-    assertMicros(agent.balanceMicros, 'balanceMicros');
+    assertAgentRecord(agent);
     const policy = toJson(agent.policy, 'policy');
     try {
       this.s.insert.run({ id: agent.id, handle: agent.handle, keyHash: agent.keyHash, balance: agent.balanceMicros, policy, createdAt: agent.createdAt });

@@ -4,7 +4,7 @@
 import type { Collection, Db } from 'mongodb';
 import type { AccountsStore, AgentRecord, HoldResult, Micros } from '../port.js';
 import { StoreConflictError, StoreInputError, StoreNotFoundError } from '../port.js';
-import { assertMicros, assertString, toJson } from '../validate.js';
+import { assertAgentRecord, assertMicros, toJson } from '../validate.js';
 import { duplicateKeyField, isDuplicateKey } from './errors.js';
 
 interface AgentDoc {
@@ -37,11 +37,7 @@ export class MongoAccountsStore implements AccountsStore {
   }
 
   async createAgent(agent: AgentRecord): Promise<AgentRecord> {
-    assertString(agent.id, 'id');
-    assertString(agent.handle, 'handle');
-    assertString(agent.keyHash, 'keyHash');
-    assertString(agent.createdAt, 'createdAt');
-    assertMicros(agent.balanceMicros, 'balanceMicros');
+    assertAgentRecord(agent);
     const doc: AgentDoc = { _id: agent.id, handle: agent.handle, keyHash: agent.keyHash, balanceMicros: agent.balanceMicros, policy: toJson(agent.policy, 'policy'), createdAt: agent.createdAt };
     try {
       await this.agents.insertOne(doc);
