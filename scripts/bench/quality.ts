@@ -497,9 +497,9 @@ function p95(xs: number[]): number {
   return s[Math.min(s.length - 1, Math.floor(0.95 * s.length))] ?? 0;
 }
 
-const WINDOW_MS = 10_000;
+const WINDOW_MS = 2_000;
 function outageReaction(t: Tally): { shareBefore: number; movedOffAfterMs: number | null; backAfterRecoveryMs: number | null; attemptsOnDownProvider: number } {
-  // Share of first picks (half-open probes excluded) on the provider, in 10 s windows.
+  // Share of first picks (half-open probes excluded) on the provider, in 2 s windows (about 20 requests each).
   const share = (from: number, to: number) => {
     let n = 0;
     let hit = 0;
