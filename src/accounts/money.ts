@@ -11,9 +11,5 @@ export function parseUsdToMicros(text: string): number | null {
   return whole * 1_000_000 + frac;
 }
 
-/** 1_500_000 → "$1.500000" (exact). */
-export function formatMicros(micros: number): string {
-  const sign = micros < 0 ? '-' : '';
-  const abs = Math.abs(micros);
-  return `${sign}$${Math.floor(abs / 1_000_000)}.${String(abs % 1_000_000).padStart(6, '0')}`;
-}
+/** 1_500_000 → "$1.500000" (exact): the catalog's formatter, one definition for the whole codebase. */
+export { formatMicros } from '../catalog/prices.js';
