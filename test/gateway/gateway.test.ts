@@ -201,6 +201,30 @@ describe('routeCall', () => {
     await gw.drain();
   });
 
+  it('releases the whole hold when the executor throws, and leaves no decision pending', async () => {
+    const { record } = await h.agent('gw-exec-throws', 5_000_000);
+    let held = -1;
+    const gw = createGateway({
+      store: h.store,
+      appender: h.appender,
+      router: h.router,
+      signals: h.signals,
+      execute: async () => {
+        held = 5_000_000 - (await h.balance(record.id));
+        throw new Error('executor bug');
+      },
+    });
+    const r = await gw.routeCall(record, chat('executor throws'));
+    expect(r.type).toBe('AllAttemptsFailed');
+    expect(held).toBeGreaterThan(0);
+    expect(await h.balance(record.id)).toBe(5_000_000);
+    const [d] = await h.store.decisions.byIds([(r as { decisionId: string }).decisionId]);
+    expect(d).toMatchObject({ outcome: 'failed', costMicros: 0 });
+    const refunded = (await entriesOf(d!.id)).find((e) => e.kind === 'refunded');
+    expect(refunded).toMatchObject({ costMicros: 0, refundMicros: held });
+    await gw.drain();
+  });
+
   it('never lets concurrent calls take the balance below zero; charges add up', async () => {
     const req = chat('concurrent', { pin: { model: 'glm-4.6' } });
     const hold = Math.max(...firstPick(req).attempts.map((c) => c.worstCaseCostMicros));
