@@ -46,7 +46,20 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
   }
   logger.level = io.env.LOG_LEVEL ?? config.log.level;
 
-  const ainfera = await startAinfera(config, { env: io.env });
+  let ainfera: Awaited<ReturnType<typeof startAinfera>>;
+  try {
+    ainfera = await startAinfera(config, { env: io.env });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      const why = code === 'EADDRINUSE' ? 'is already in use' : 'needs privileges this process lacks';
+      io.stderr.write(
+        `ainfera serve: ${config.listen.host}:${config.listen.port} ${why}; choose another with --port N (or PORT=N), or stop the other server.\n`,
+      );
+      return 1;
+    }
+    throw err;
+  }
   const { app, url } = ainfera;
   const shown = (p: string) => {
     const rel = relative(process.cwd(), p);
