@@ -18,7 +18,7 @@ import { GENESIS_PREV } from './types.js';
 import type { ChainHeadRef, ChainStore, StoredCheckpoint, StoredEntry } from '../store/port.js';
 import { StoreConflictError } from '../store/port.js';
 import type { ChainKeys } from './keys.js';
-import { EntryValidationError, buildEntry, encodeEntry, entrySigningMessage } from './entry.js';
+import { EntryValidationError, buildEntry, encodeEntry } from './entry.js';
 import { leafHash } from './hash.js';
 import { fromHex0x, toHex0x } from './encoding.js';
 import { MerkleFrontier } from './merkle.js';
@@ -343,7 +343,6 @@ export class ChainAppender {
     const canon: string[] = [];
     const leaves: Uint8Array[] = [];
     const hashes: string[] = [];
-    const messages: Uint8Array[] = [];
     for (const item of items) {
       try {
         const entry: ChainEntry = { ...item.template, seq, time, prev };
@@ -355,7 +354,6 @@ export class ChainAppender {
         canon.push(canonical);
         leaves.push(leaf);
         hashes.push(hex);
-        messages.push(entrySigningMessage(leaf));
         prev = hex;
         seq++;
       } catch (err) {
@@ -364,7 +362,7 @@ export class ChainAppender {
     }
     let sigs: Uint8Array[];
     try {
-      sigs = await this.signerPool.signAll(messages);
+      sigs = await this.signerPool.signLeaves(leaves);
     } catch (err) {
       for (const item of kept) item.reject(new ChainStoreError('signing failed', { cause: err }));
       return { items: [], after, rows: [], leaves: [], envelopes: [], last: after, timeMs: afterTimeMs };
