@@ -161,6 +161,13 @@ export interface DecisionsStore {
   /** Throws StoreConflictError on a duplicate id or (agentId, idempotencyKey). */
   insert(decision: DecisionRecord): Promise<void>;
   update(id: string, patch: Partial<Omit<DecisionRecord, 'id' | 'agentId' | 'createdAt'>>): Promise<DecisionRecord | null>;
+  /**
+   * Conditional update: applies `patch` only while the decision's outcome is still `pending`, atomically
+   * (check and write are one operation). Returns the updated record, or null when the decision is unknown
+   * or already settled. Whoever moves a decision out of `pending` owns releasing its hold, so of two
+   * callers (the call itself, a crash-recovery sweep in any process) exactly one releases it.
+   */
+  updateIfPending(id: string, patch: Partial<Omit<DecisionRecord, 'id' | 'agentId' | 'createdAt'>>): Promise<DecisionRecord | null>;
   byIds(ids: readonly string[]): Promise<(DecisionRecord | null)[]>;
   byIdempotencyKey(agentId: string, key: string): Promise<DecisionRecord | null>;
   /**

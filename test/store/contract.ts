@@ -430,6 +430,31 @@ export function describeStoreContract(name: string, makeBacking: () => Promise<S
         expect(await s.decisions.byIds(['d9'])).toEqual([null]);
       });
 
+      it('updateIfPending settles a pending decision exactly once, across instances', async () => {
+        const s2 = await open();
+        await s.decisions.insert(decision('p1'));
+        const up = await s.decisions.updateIfPending('p1', { outcome: 'failed', holdMicros: 100, detail: { reason: 'recovered' } });
+        expect(up).toEqual({ ...decision('p1'), outcome: 'failed', detail: { reason: 'recovered' } });
+        // No longer pending: refused, nothing changes.
+        expect(await s.decisions.updateIfPending('p1', { outcome: 'completed', costMicros: 5 })).toBeNull();
+        expect(await s2.decisions.updateIfPending('p1', { outcome: 'failed' })).toBeNull();
+        expect((await s.decisions.byIds(['p1']))[0]).toEqual(up);
+        expect(await s.decisions.updateIfPending('nope', { outcome: 'failed' })).toBeNull();
+        // A patch that keeps it pending still applies (recording the hold), and stays conditional.
+        await s.decisions.insert(decision('p2', { holdMicros: 0 }));
+        expect(await s.decisions.updateIfPending('p2', { holdMicros: 70 })).toMatchObject({ outcome: 'pending', holdMicros: 70 });
+        await expect(s.decisions.updateIfPending('p2', { costMicros: -1 })).rejects.toMatchObject({ name: 'StoreInputError', field: 'costMicros' });
+        // Two instances race to settle the same decision: exactly one wins.
+        for (let i = 0; i < 10; i++) {
+          await s.decisions.insert(decision(`r${i}`));
+          const rs = await Promise.all([
+            s.decisions.updateIfPending(`r${i}`, { outcome: 'failed' }),
+            s2.decisions.updateIfPending(`r${i}`, { outcome: 'completed', costMicros: 1 }),
+          ]);
+          expect(rs.filter((r) => r !== null)).toHaveLength(1);
+        }
+      });
+
       it('lists newest first with stable, complete keyset pages and filters', async () => {
         // 23 decisions over 8 distinct timestamps: ties on createdAt are ordered by id.
         const all: DecisionRecord[] = [];

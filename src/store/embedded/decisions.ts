@@ -77,7 +77,7 @@ const EQ: [keyof DecisionFilter, string][] = [
 export class SqliteDecisionsStore implements DecisionsStore {
   private readonly s;
   private readonly listStatements = new Map<string, Database.Statement<Record<string, unknown>, DecisionRow>>();
-  private readonly updateTx: (id: string, patch: Patch) => DecisionRecord | null;
+  private readonly updateTx: (id: string, patch: Patch, onlyPending: boolean) => DecisionRecord | null;
 
   constructor(private readonly db: Database.Database) {
     this.s = {
@@ -93,9 +93,11 @@ export class SqliteDecisionsStore implements DecisionsStore {
       cursor: db.prepare<[string], { created_at: string }>('SELECT created_at FROM decisions WHERE id = ?'),
     };
     // Read-merge-write in one write transaction: a patch never loses a concurrent patch's fields.
-    this.updateTx = db.transaction((id: string, patch: Patch): DecisionRecord | null => {
+    // BEGIN IMMEDIATE takes the write lock before the read, so the pending check holds across processes.
+    this.updateTx = db.transaction((id: string, patch: Patch, onlyPending: boolean): DecisionRecord | null => {
       const row = this.s.byId.get(id);
       if (!row) return null;
+      if (onlyPending && row.outcome !== 'pending') return null;
       const merged: DecisionRecord = { ...toRecord(row), ...patch };
       this.s.replace.run(toParams(merged));
       return toRecord(this.s.byId.get(id)!);
@@ -115,7 +117,17 @@ export class SqliteDecisionsStore implements DecisionsStore {
     assertString(id, 'id');
     assertDecisionFields(patch, false);
     try {
-      return this.updateTx(id, patch);
+      return this.updateTx(id, patch, false);
+    } catch (err) {
+      throw conflict(err);
+    }
+  }
+
+  async updateIfPending(id: string, patch: Patch): Promise<DecisionRecord | null> {
+    assertString(id, 'id');
+    assertDecisionFields(patch, false);
+    try {
+      return this.updateTx(id, patch, true);
     } catch (err) {
       throw conflict(err);
     }

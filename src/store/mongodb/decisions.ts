@@ -112,8 +112,18 @@ export class MongoDecisionsStore implements DecisionsStore {
   }
 
   async update(id: string, patch: Patch): Promise<DecisionRecord | null> {
+    return this.patch(id, patch, false);
+  }
+
+  async updateIfPending(id: string, patch: Patch): Promise<DecisionRecord | null> {
+    return this.patch(id, patch, true);
+  }
+
+  /** One findOneAndUpdate whose filter carries the condition: atomic on the document, across processes. */
+  private async patch(id: string, patch: Patch, onlyPending: boolean): Promise<DecisionRecord | null> {
     assertString(id, 'id');
     assertDecisionFields(patch, false);
+    const filter: Filter<DecisionDoc> = onlyPending ? { _id: id, outcome: 'pending' } : { _id: id };
     const set: Record<string, unknown> = {};
     const unset: Record<string, ''> = {};
     for (const [k, v] of Object.entries(patch)) {
@@ -132,9 +142,12 @@ export class MongoDecisionsStore implements DecisionsStore {
     const update: Record<string, unknown> = {};
     if (Object.keys(set).length > 0) update.$set = set;
     if (Object.keys(unset).length > 0) update.$unset = unset;
-    if (Object.keys(update).length === 0) return (await this.byIds([id]))[0] ?? null;
+    if (Object.keys(update).length === 0) {
+      const d = await this.decisions.findOne(filter);
+      return d ? toRecord(d) : null;
+    }
     try {
-      const d = await this.decisions.findOneAndUpdate({ _id: id }, update, { returnDocument: 'after' });
+      const d = await this.decisions.findOneAndUpdate(filter, update, { returnDocument: 'after' });
       return d ? toRecord(d) : null;
     } catch (err) {
       throw conflict(err);
