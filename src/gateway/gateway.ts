@@ -277,7 +277,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
 
     opts.onStart?.({ decisionId });
-    let held = 0; // money currently held and not yet charged or released
+    let held = 0; // money currently held, owned by this call (decision still pending)
+    let releaseOwed = 0; // a refund this call settled the decision for, while its release is running
     const finish = async (
       result: RouteCallResult,
       patch: Partial<DecisionRecord>,
@@ -349,6 +350,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
         );
       }
       held = holdMicros;
+      // Record the money at stake before anything else can fail: a process that dies from here on leaves a
+      // pending decision whose holdMicros the crash-recovery sweep (recovery.ts) gives back. Conditional, so
+      // a decision some other process already settled is never re-opened.
+      if (!(await store.decisions.updateIfPending(decisionId, { holdMicros, taskType: plan.taskType }))) {
+        // Whoever settled it did not know about this hold: it is this call's to give back.
+        held = 0;
+        await store.accounts.release(agent.id, holdMicros);
+        throw new Error(`decision ${decisionId} was settled by another process before its hold was recorded`);
+      }
       void emit({ kind: 'debited', fields: { holdMicros, taskType: plan.taskType } });
 
       const execPlan: PlanOk = attempts === plan.attempts ? plan : { ...plan, attempts };
@@ -385,8 +395,25 @@ export function createGateway(deps: GatewayDeps): Gateway {
         logger.warn({ decision: decisionId, costMicros: out.costMicros, holdMicros }, 'cost unusable or above the hold; charging the hold');
       }
       const refundMicros = holdMicros - cost;
-      const balanceMicros = refundMicros > 0 ? await store.accounts.release(agent.id, refundMicros) : (await store.accounts.agentsByIds([agent.id]))[0]?.balanceMicros ?? 0;
+      // Settle first, release second: whoever moves the decision out of `pending` owns the release, so a
+      // release that went through but reported an error is never repeated by the catch below, and a
+      // recovery sweep that already gave the hold back (this call outlived its deadline) wins cleanly.
+      const settled = await store.decisions.updateIfPending(decisionId, {
+        outcome: answered ? 'completed' : 'failed',
+        model,
+        provider,
+        costMicros: cost,
+        holdMicros,
+        taskType: plan.taskType,
+      });
+      if (!settled) {
+        held = 0; // the settler released it
+        throw new Error(`decision ${decisionId} was settled by another process (recovered): its hold was released there`);
+      }
       held = 0;
+      releaseOwed = refundMicros;
+      const balanceMicros = refundMicros > 0 ? await store.accounts.release(agent.id, refundMicros) : (await store.accounts.agentsByIds([agent.id]))[0]?.balanceMicros ?? 0;
+      releaseOwed = 0;
       void emit({
         kind: 'refunded',
         ...(answered ? { model: model!, provider: provider! } : {}),
@@ -436,16 +463,30 @@ export function createGateway(deps: GatewayDeps): Gateway {
         message,
       );
     } catch (err) {
-      // Infrastructure failure (store, chain): give the money back and mark the decision failed.
-      if (held > 0) {
-        const amount = held;
-        held = 0;
-        await store.accounts.release(agent.id, amount).catch((e: unknown) => logger.error({ err: e, decision: decisionId, micros: amount }, 'could not release a hold'));
-      }
+      // Infrastructure failure (store, chain): give the money back and mark the decision failed - but only
+      // if this call still owns the hold (the decision is still pending). Settling is the conditional update,
+      // so the hold is released at most once whoever (this call, a recovery sweep) gets there first.
+      const amount = held;
+      held = 0;
       await Promise.allSettled([...pendingEmits]);
-      await store.decisions
-        .update(decisionId, { outcome: 'failed', chainSeqs: [...seqs].sort((a, b) => a - b), latencyMs: now() - started })
-        .catch(() => undefined);
+      const chainSeqs = [...seqs].sort((a, b) => a - b);
+      const latencyMs = now() - started;
+      const owned = await store.decisions
+        .updateIfPending(decisionId, { outcome: 'failed', chainSeqs, latencyMs })
+        .catch((e: unknown) => {
+          logger.error({ err: e, decision: decisionId, micros: amount }, 'could not mark a failed decision; its hold is left to the recovery sweep');
+          return null;
+        });
+      if (owned && amount > 0) {
+        await store.accounts.release(agent.id, amount).catch((e: unknown) => logger.error({ err: e, decision: decisionId, micros: amount }, 'could not release a hold'));
+      } else if (!owned) {
+        await store.decisions.update(decisionId, { chainSeqs, latencyMs }).catch(() => undefined);
+      }
+      if (releaseOwed > 0) {
+        // The decision was settled and the refund's release threw: it may have gone through, so it is not
+        // repeated (a second release could pay twice). Logged with the amount for reconciliation.
+        logger.error({ decision: decisionId, agent: agent.id, micros: releaseOwed }, 'refund release reported an error after the decision was settled; not retried');
+      }
       throw err;
     }
   }

@@ -33,6 +33,8 @@ export interface Harness {
   catalog: Catalog;
   signals: Signals;
   router: Router;
+  /** The real fallback executor the gateway calls (tests build gateways around it with other deps). */
+  executor: Executor;
   fleet: SimFleet;
   gateway: Gateway;
   accounts: Accounts;
@@ -110,6 +112,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     catalog,
     signals,
     router,
+    executor,
     fleet,
     gateway,
     accounts,
