@@ -6,6 +6,9 @@ import canonicalize from 'canonicalize';
 import { createGateway, type DecisionDetail } from '../../src/gateway/gateway.js';
 import { requestHash, validateRouteRequest } from '../../src/gateway/validate.js';
 import { chat, parsedCanonical, startHarness, type Harness } from './harness.js';
+import { ChainAppender, ChainClosedError } from '../../src/chain/appender.js';
+import { loadSigningKeys } from '../../src/chain/keys.js';
+import type { AccountsStore, Store } from '../../src/store/port.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -359,5 +362,73 @@ describe('privacy', () => {
     expect(text.length).toBeGreaterThan(0);
     expect(text).not.toContain(marker);
     expect(text).not.toContain('tell me about');
+  });
+});
+
+/** The harness store with some accounts methods replaced (everything else is the real SQLite store). */
+function storeWith(accounts: Partial<AccountsStore>): Store {
+  const acc = new Proxy(h.store.accounts, {
+    get(t, k) {
+      const over = (accounts as Record<PropertyKey, unknown>)[k];
+      if (over) return over;
+      const v = Reflect.get(t, k) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+  return new Proxy(h.store, {
+    get(t, k) {
+      if (k === 'accounts') return acc;
+      const v = Reflect.get(t, k) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+}
+
+describe('settling a hold exactly once', () => {
+  it('a refund release that went through but reported an error is not released again', async () => {
+    const { record } = await h.agent('gw-release-err', 5_000_000);
+    let releases = 0;
+    const store = storeWith({
+      release: async (id: string, micros: number) => {
+        releases++;
+        await h.store.accounts.release(id, micros);
+        throw new Error('connection reset after the write committed');
+      },
+    });
+    const gw = createGateway({ store, appender: h.appender, router: h.router, signals: h.signals, execute: h.executor.execute });
+    await expect(gw.routeCall(record, chat('release reports an error'))).rejects.toThrow(/connection reset/);
+    await gw.drain();
+    expect(releases).toBe(1);
+    const { items } = await h.store.decisions.list({ agentId: record.id }, 5);
+    expect(items).toHaveLength(1);
+    const d = items[0]!;
+    expect(d).toMatchObject({ outcome: 'completed' });
+    expect(d.costMicros).toBeGreaterThan(0);
+    expect(d.holdMicros).toBeGreaterThan(d.costMicros);
+    // Charged exactly the answer: the refund happened once, not once more as a whole hold.
+    expect(await h.balance(record.id)).toBe(5_000_000 - d.costMicros);
+  });
+
+  it('moves no money when the appender refuses the request entry', async () => {
+    const { record } = await h.agent('gw-chain-refuses', 5_000_000);
+    const keys = loadSigningKeys({ dataDir: h.dir, create: true, env: {}, origin: 'test.ainfera/chain' });
+    const closed = await ChainAppender.open({ chain: h.store.chain, keys, checkpointIntervalMs: 0, signingWorkers: 0 });
+    await closed.close();
+    let holds = 0;
+    let calls = 0;
+    const store = storeWith({
+      hold: async (id: string, micros: number) => {
+        holds++;
+        return h.store.accounts.hold(id, micros);
+      },
+    });
+    const gw = createGateway({ store, appender: closed, router: h.router, signals: h.signals, execute: async () => { calls++; return { ok: false, attempts: [] }; } });
+    await expect(gw.routeCall(record, chat('chain closed'))).rejects.toBeInstanceOf(ChainClosedError);
+    await gw.drain();
+    expect(holds).toBe(0);
+    expect(calls).toBe(0);
+    expect(await h.balance(record.id)).toBe(5_000_000);
+    const { items } = await h.store.decisions.list({ agentId: record.id }, 5);
+    expect(items.map((d) => d.outcome)).toEqual(['failed']);
   });
 });
