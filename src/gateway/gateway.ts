@@ -141,6 +141,34 @@ function restore(stored: RouteCallResult, decision: DecisionView | null): RouteC
   }
 }
 
+/**
+ * Resolves once the appender has accepted a chain event (validated and queued), rejects with its refusal.
+ *
+ * Why not wait for the entry to be durable: that is a store write (an fsync, behind whatever batches are
+ * queued) on every call's critical path before the provider is even called. Why not one microtask, as
+ * before: that only catches a refusal delivered within that tick; an appender behind any async wrapper
+ * (tracing, metrics, an `async append`) delivers it a few ticks later, and the hold went ahead.
+ * The appender refuses without I/O - validation, closed, backpressure (ChainAppender.append rejects "at
+ * once, nothing queued") - so every refusal has settled once the microtask queue has drained, which is
+ * what `setImmediate` waits for: one turn of the event loop, never a disk write. What can still fail after
+ * this (the store write itself) surfaces when the call settles its entries, and is logged.
+ */
+function accepted(entry: Promise<unknown>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const turn = setImmediate(resolve);
+    entry.then(
+      () => {
+        clearImmediate(turn);
+        resolve();
+      },
+      (err: unknown) => {
+        clearImmediate(turn);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
 export function createGateway(deps: GatewayDeps): Gateway {
   const { store, appender, router, signals, execute } = deps;
   const now = deps.now ?? Date.now;
@@ -293,7 +321,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     };
 
     try {
-      void emit({
+      const requestEntry = emit({
         kind: 'request',
         fields: {
           // Salted: an unsalted hash would let anyone confirm a guessed prompt.
@@ -319,9 +347,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
         );
       }
 
-      // The chain refused the request entry (closed, backpressure): stop before any money moves.
-      await Promise.resolve();
-      if (chainError) throw chainError;
+      // No money moves for a call the chain did not accept: wait until the request entry is accepted.
+      await accepted(requestEntry);
 
       // Hold the worst case of every attempt the executor may walk. If the balance cannot cover the
       // costliest fallback, keep the attempts it can cover rather than refuse outright.

@@ -193,7 +193,11 @@ export interface Gateway {
   drain(): Promise<void>;
 }
 
-/** The chain appender, as the gateway uses it (src/chain/appender.ts). */
+/**
+ * The chain appender, as the gateway uses it (src/chain/appender.ts). `append` must refuse (invalid event,
+ * closed, backpressure) without I/O, i.e. reject within the current turn of the event loop: the gateway
+ * holds no money until the call's `request` event is known to be accepted.
+ */
 export interface GatewayAppender {
   append(event: EventInput): Promise<Envelope & { seq: number }>;
 }

@@ -430,5 +430,15 @@ describe('settling a hold exactly once', () => {
     expect(await h.balance(record.id)).toBe(5_000_000);
     const { items } = await h.store.decisions.list({ agentId: record.id }, 5);
     expect(items.map((d) => d.outcome)).toEqual(['failed']);
+
+    // The same refusal behind an async wrapper (a tracing or metrics proxy) arrives a few microtasks
+    // later: still no hold, no provider call.
+    const wrapped = { append: async (e: Parameters<typeof closed.append>[0]) => closed.append(e) };
+    const gw2 = createGateway({ store, appender: wrapped, router: h.router, signals: h.signals, execute: async () => { calls++; return { ok: false, attempts: [] }; } });
+    await expect(gw2.routeCall(record, chat('chain closed, wrapped'))).rejects.toBeInstanceOf(ChainClosedError);
+    await gw2.drain();
+    expect(holds).toBe(0);
+    expect(calls).toBe(0);
+    expect(await h.balance(record.id)).toBe(5_000_000);
   });
 });
