@@ -19,6 +19,7 @@ import { loadSigningKeys, type ChainKeys } from '../chain/keys.js';
 import { ProofService } from '../chain/proofs.js';
 import { secretFromEnv, type Config } from '../config.js';
 import { createGateway } from '../gateway/gateway.js';
+import { RECOVERY_MARGIN_MS, startRecovery, type RecoveryLoop } from '../gateway/recovery.js';
 import type { ExecuteFn } from '../gateway/execute-port.js';
 import type { Gateway } from '../gateway/types.js';
 import { logger } from '../log.js';
@@ -44,6 +45,8 @@ export interface AppOptions {
   signingWorkers?: number;
   /** Wraps the opened store (tests count store calls through it). */
   wrapStore?: (store: Store) => Store;
+  /** Crash-recovery sweep interval (default RECOVERY_EVERY_MS). */
+  recoveryEveryMs?: number;
 }
 
 export interface DemoAgentInfo {
@@ -71,6 +74,8 @@ export interface App {
   readonly simulatedProviders: ReadonlySet<string>;
   readonly accounts: Accounts;
   readonly gateway: Gateway;
+  /** Gives back holds of decisions a crashed process left pending (runs at start and periodically). */
+  readonly recovery: RecoveryLoop;
   readonly feed: ChainFeed;
   readonly api: ApiDeps;
   readonly demo: DemoAgentInfo | null;
@@ -200,6 +205,7 @@ async function ensureDemoAgent(store: Store, dataDir: string, creditMicros: numb
 }
 
 export const SIGNALS_SYNC_MS = 5_000;
+export const RECOVERY_EVERY_MS = 60_000;
 
 /**
  * Live signals shared through the store at a coarse interval (DESIGN.md "Scale"): every instance writes its
@@ -366,6 +372,21 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       simulatedProviders,
     });
 
+    // Crash recovery: holds of decisions left pending by a process that died. Only decisions older than
+    // the routing deadline plus a margin count as abandoned, so a live call in another process is never
+    // touched; the claim is a conditional store update, so concurrent sweeps never refund twice.
+    const recovery = startRecovery(
+      { store, appender, olderThanMs: config.routing.deadlineMs + RECOVERY_MARGIN_MS },
+      opts.recoveryEveryMs ?? RECOVERY_EVERY_MS,
+    );
+    cleanups.push(() => recovery.stop());
+    try {
+      const r = await recovery.sweep();
+      if (r.recovered > 0) logger.warn(r, 'released holds of decisions abandoned by a crashed process');
+    } catch (err) {
+      logger.warn({ err }, 'crash-recovery sweep at start failed; retried periodically');
+    }
+
     const signalsSync = startSignalsSync(store, signals, `signals/${hostname()}:${config.listen.port}`);
     cleanups.push(() => signalsSync.stop());
 
@@ -395,6 +416,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     const drain = () =>
       (drained ??= (async () => {
         await gateway.drain();
+        await recovery.stop();
         await signalsSync.flush();
         await appender.flush();
         await appender.checkpoint().catch((err: unknown) => logger.warn({ err }, 'final checkpoint failed'));
@@ -416,6 +438,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       simulatedProviders,
       accounts,
       gateway,
+      recovery,
       feed,
       api,
       demo,
