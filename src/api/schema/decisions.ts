@@ -151,6 +151,16 @@ export const DecisionRef = builder.objectRef<DecisionRecord>('Decision').impleme
     candidates: t.field({ type: [CandidateRef], description: 'Every scored candidate.', resolve: (d) => decisionDetail(d).candidates ?? [] }),
     attempts: t.field({ type: [AttemptRef], description: 'Every provider attempt.', resolve: (d) => decisionDetail(d).attempts ?? [] }),
     feedback: t.field({ type: FeedbackRef, nullable: true, resolve: (d) => d.feedback }),
+    requestSalt: t.string({
+      nullable: true,
+      description:
+        "Hex of the 32-byte salt of this decision's public `request` chain entry: requestCommitment = HMAC-SHA256(key = salt, RFC 8785 bytes of the normalized request). With its own request and this salt the owner can prove which request the decision answered (docs/chain-format.md); without the salt nobody can test a guessed prompt against the chain. Only the owning agent and the admin see it (null for anyone else, and for decisions written before commitments were salted).",
+      resolve: (d, _a, ctx) => {
+        if (!canSeeAgentsPrivate(ctx, d.agentId)) return null;
+        const salt = (d.detail as { requestSalt?: unknown } | null | undefined)?.requestSalt;
+        return typeof salt === 'string' ? salt : null;
+      },
+    }),
     chainSeqs: t.field({ type: ['SafeInt'], resolve: (d) => d.chainSeqs }),
     chainEntries: t.field({
       type: [ChainEntryRef],
