@@ -383,6 +383,9 @@ export class Executor {
 
     let current: ScoredCandidate | undefined;
     let pending: Extract<Decision, { action: 'retry' }> | null = null;
+    // An earlier attempt of this call was refused or gave invalid output: the request itself is probably
+    // hard, so later failures say less about their model (signals weight them down).
+    let afterModelFailure = false;
     let answer: { c: ScoredCandidate; r: Extract<ProviderResult, { ok: true }>; cost: number } | null = null;
 
     while (!answer) {
@@ -460,6 +463,7 @@ export class Executor {
           }
         };
       }
+      const startedAt = this.now();
       const r = await adapter.call(callOpts);
       const price = priceOf(cand);
       const n = attempts.length + 1;
@@ -472,12 +476,16 @@ export class Executor {
           outcome,
           totalMs: r.totalMs,
           at: this.now(),
+          // The breaker ignores results of calls sent before it opened (they say nothing new).
+          startedAt,
         };
+        if (afterModelFailure) rep.afterModelFailure = true;
         if (r.ttftMs !== null) rep.ttftMs = r.ttftMs;
         if (r.ok) rep.outputTokens = r.usage.outputTokens;
         if (!r.ok && r.error.retryAfterMs !== undefined) rep.retryAfterMs = r.error.retryAfterMs;
         this.deps.signals.recordAttempt(rep);
       }
+      if (!r.ok && (r.error.class === 'refusal' || r.error.class === 'invalid_output')) afterModelFailure = true;
 
       if (r.ok) {
         const cost = callCostMicros(r.usage.inputTokens, r.usage.outputTokens, price);
