@@ -64,20 +64,62 @@ export function canonicalJson(value: unknown): string {
 
 const PLAIN_NAME = /^[A-Za-z0-9_]+$/;
 
-// Entries come in a handful of shapes (one per kind), so remember each shape's sorted member order.
-// Only for shapes whose names are all non-empty [A-Za-z0-9_]+: then joining with ',' is unambiguous
-// (no two different name lists share an id). Any other shape is sorted afresh, never cached.
-const shapeCache = new Map<string, string[]>();
-function sortedKeys(rec: Record<string, unknown>): string[] {
-  const keys = Object.keys(rec);
-  for (const k of keys) if (!PLAIN_NAME.test(k)) return keys.sort();
-  const id = keys.join(',');
-  const cached = shapeCache.get(id);
-  if (cached) return cached;
-  const sorted = keys.sort();
-  if (shapeCache.size >= 512) shapeCache.clear();
-  shapeCache.set(id, sorted);
-  return sorted;
+/**
+ * One member order ("shape") of an entry: the names as Object.keys listed them, their JCS order, and
+ * for each sorted name its JSON form followed by ':' (null for a name with a lone surrogate, which is
+ * refused when that member is reached, as the unoptimized loop did).
+ */
+interface Shape {
+  readonly seen: readonly string[];
+  readonly sorted: readonly string[];
+  readonly names: readonly (string | null)[];
+}
+
+// Entries come in a handful of shapes (one per kind), so each shape's sorted order and name prefixes
+// are built once. A shape is found by comparing Object.keys element-wise (===, exact: no id string to
+// collide, no join per entry). Bounded: a stream of hostile shapes only recycles these slots.
+const MAX_SHAPES = 64;
+const MAX_SHAPE_KEYS = 128;
+const shapes: Shape[] = [];
+let nextSlot = 0;
+
+function buildShape(keys: string[]): Shape {
+  const seen = keys.slice();
+  const sorted = keys.sort(); // default sort = UTF-16 code unit order, as RFC 8785 §3.2.3 asks
+  const names = sorted.map((k) => (PLAIN_NAME.test(k) ? `"${k}":` : isWellFormedString(k) ? `${JSON.stringify(k)}:` : null));
+  return { seen, sorted, names };
+}
+
+function shapeOf(keys: string[]): Shape {
+  const n = keys.length;
+  for (let s = 0; s < shapes.length; s++) {
+    const seen = shapes[s]!.seen;
+    if (seen.length !== n) continue;
+    let i = 0;
+    while (i < n && seen[i] === keys[i]) i++;
+    if (i === n) return shapes[s]!;
+  }
+  const shape = buildShape(keys);
+  if (n <= MAX_SHAPE_KEYS) {
+    shapes[nextSlot] = shape;
+    nextSlot = (nextSlot + 1) % MAX_SHAPES;
+  }
+  return shape;
+}
+
+/** True if JSON.stringify would write `v` as is between quotes: no '"', '\\', control character or surrogate. */
+function isPlainString(v: string): boolean {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return false;
+  }
+  return true;
+}
+
+function stringValue(key: string, v: string): string {
+  if (isPlainString(v)) return `"${v}"`; // nothing to escape, no surrogate at all (the slow path checks pairs)
+  if (!isWellFormedString(v)) throw new CanonicalJsonError(`${key}: string contains a lone surrogate`, key);
+  return JSON.stringify(v);
 }
 
 /**
@@ -95,32 +137,27 @@ export function canonicalEntryJson(entry: unknown): string {
   // code units (Array.prototype.sort's default order), strings as JSON.stringify writes them, integers
   // in decimal. That is exactly what `canonicalize` produces for such objects (property-tested against
   // it in test/chain/canonical.test.ts), without its generic recursion: this is the verifier's hot path.
-  const keys = sortedKeys(rec);
+  const { sorted, names } = shapeOf(Object.keys(rec));
   let out = '{';
   let first = true;
-  for (const key of keys) {
+  for (let i = 0; i < sorted.length; i++) {
+    const key = sorted[i]!;
     const v = rec[key];
     if (v === undefined) continue;
     let text: string;
     if (typeof v === 'string') {
-      if (!isWellFormedString(v)) throw new CanonicalJsonError(`${key}: string contains a lone surrogate`, key);
-      text = JSON.stringify(v);
+      text = stringValue(key, v);
     } else if (typeof v === 'number') {
       if (!Number.isSafeInteger(v)) {
         throw new CanonicalJsonError(`${key}: ${v} is not a safe integer (entry numbers are integers, money in micro-USD)`, key);
       }
-      text = v === 0 ? '0' : String(v);
+      text = v === 0 ? '0' : String(v); // -0 is written 0
     } else {
       throw new CanonicalJsonError(`${key}: entry fields are strings and integers only, got ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v}`, key);
     }
-    let name: string;
-    if (PLAIN_NAME.test(key)) {
-      name = `"${key}"`; // nothing to escape
-    } else {
-      if (!isWellFormedString(key)) throw new CanonicalJsonError('field name contains a lone surrogate', key);
-      name = JSON.stringify(key);
-    }
-    out += (first ? '' : ',') + name + ':' + text;
+    const name = names[i];
+    if (name === null) throw new CanonicalJsonError('field name contains a lone surrogate', key);
+    out += (first ? '' : ',') + name + text;
     first = false;
   }
   return out + '}';

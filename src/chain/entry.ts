@@ -75,25 +75,62 @@ function checkFieldValue(field: string, value: unknown): EntryFieldValue {
   throw new EntryValidationError(field, 'type', `must be a string or an integer, got ${what}`);
 }
 
-/** Milliseconds since the epoch of an entry time, or NaN unless it is a real UTC instant written as toISOString writes it. */
+/** Days before each month in a common year (January = index 0). */
+const DAYS_BEFORE_MONTH = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
+const DAY_MS = 86_400_000;
+
+/** Decimal value of `len` ASCII digits at `from`, or -1 if any of them is not 0-9. */
+function digits(s: string, from: number, len: number): number {
+  let n = 0;
+  for (let i = from; i < from + len; i++) {
+    const d = s.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/**
+ * Milliseconds since the epoch of an entry time, or NaN unless it is a real UTC instant written as
+ * toISOString writes it (ENTRY_TIME_PATTERN, and a real calendar date and time of day). Checked and
+ * converted by hand, with no Date.parse: this runs once per entry on the verifier's hot path. Same
+ * result as Date.parse for every accepted string (property-tested in test/chain/entry.test.ts).
+ */
 export function entryTimeMs(time: unknown): number {
-  if (typeof time !== 'string' || !ENTRY_TIME_PATTERN.test(time)) return NaN;
-  const ms = Date.parse(time);
-  if (!Number.isFinite(ms)) return NaN;
-  // Date.parse also accepts 2026-02-30 (rolling over to March) and 24:00: check the fields by hand
-  // (cheaper than a toISOString round trip on the verifier's hot path).
-  const num = (from: number, len: number): number => {
-    let n = 0;
-    for (let i = from; i < from + len; i++) n = n * 10 + (time.charCodeAt(i) - 48);
-    return n;
-  };
-  const year = num(0, 4);
-  const month = num(5, 2);
-  const day = num(8, 2);
-  if (month < 1 || month > 12 || day < 1 || num(11, 2) > 23 || num(14, 2) > 59 || num(17, 2) > 59) return NaN;
+  // YYYY-MM-DDTHH:MM:SS.mmmZ: 24 characters, separators at fixed places.
+  if (typeof time !== 'string' || time.length !== 24) return NaN;
+  if (
+    time.charCodeAt(4) !== 45 || // -
+    time.charCodeAt(7) !== 45 ||
+    time.charCodeAt(10) !== 84 || // T
+    time.charCodeAt(13) !== 58 || // :
+    time.charCodeAt(16) !== 58 ||
+    time.charCodeAt(19) !== 46 || // .
+    time.charCodeAt(23) !== 90 // Z
+  ) {
+    return NaN;
+  }
+  const year = digits(time, 0, 4);
+  const month = digits(time, 5, 2);
+  const day = digits(time, 8, 2);
+  const hour = digits(time, 11, 2);
+  const minute = digits(time, 14, 2);
+  const second = digits(time, 17, 2);
+  const milli = digits(time, 20, 3);
+  if (year < 0 || milli < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59) {
+    return NaN;
+  }
   const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
-  const days = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
-  return day <= days ? ms : NaN;
+  const monthDays = month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  if (day > monthDays) return NaN;
+  // Days since 1970-01-01 in the proleptic Gregorian calendar (what Date uses), via days since 0000-03-01.
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = DAYS_BEFORE_MONTH[month - 1]! + (month > 2 ? -59 : 306) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  const days = era * 146_097 + dayOfEra - 719_468;
+  return days * DAY_MS + hour * 3_600_000 + minute * 60_000 + second * 1000 + milli;
 }
 
 /** True for a real UTC instant written as toISOString writes it. */
@@ -146,6 +183,16 @@ export function buildEntry(input: EventInput, seq: number, time: string, prev: s
   return entry;
 }
 
+/** isHex0x(value, 32) as a plain loop: a regex call per entry costs more on the verifier's hot path. */
+function isHash0x(value: unknown): boolean {
+  if (typeof value !== 'string' || value.length !== 66 || value.charCodeAt(0) !== 48 || value.charCodeAt(1) !== 120) return false;
+  for (let i = 2; i < 66; i++) {
+    const c = value.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false; // 0-9 a-f
+  }
+  return true;
+}
+
 /**
  * Problems with the fixed fields of a received entry (version, seq, time, prev, kind, agent, decision,
  * model, provider; no envelope fields inside). Kind-specific field types are not looked at here (the
@@ -158,7 +205,7 @@ export function entryHeaderProblem(entry: unknown): { problem: string } | { time
   if (!Number.isSafeInteger(e.seq) || (e.seq as number) < 0) return { problem: 'seq is not a non-negative integer' };
   const timeMs = entryTimeMs(e.time);
   if (Number.isNaN(timeMs)) return { problem: 'time is not RFC 3339 UTC with milliseconds' };
-  if (!isHex0x(e.prev, 32)) return { problem: 'prev is not 0x + 64 hex digits' };
+  if (!isHash0x(e.prev)) return { problem: 'prev is not 0x + 64 hex digits' };
   for (const k of ['kind', 'agent', 'decision'] as const) {
     if (typeof e[k] !== 'string' || (e[k] as string).length === 0) return { problem: `${k} is not a non-empty string` };
   }

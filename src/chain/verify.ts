@@ -165,6 +165,31 @@ function buildKeys(list: readonly PublicKeyInfo[], c: ChainCrypto): Map<string, 
   return keys;
 }
 
+// Char codes of the lowercase hex digits of each byte value.
+const HEX_HI = new Uint8Array(256);
+const HEX_LO = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  const h = b.toString(16).padStart(2, '0');
+  HEX_HI[b] = h.charCodeAt(0);
+  HEX_LO[b] = h.charCodeAt(1);
+}
+
+/** True iff `text` is exactly `0x` + the lowercase hex of `bytes` (what toHex0x writes), without building that string. */
+function isHexOf(bytes: Uint8Array, text: string): boolean {
+  if (text.length !== 2 + 2 * bytes.length || text.charCodeAt(0) !== 48 || text.charCodeAt(1) !== 120) return false;
+  for (let i = 0, j = 2; i < bytes.length; i++, j += 2) {
+    const b = bytes[i]!;
+    if (text.charCodeAt(j) !== HEX_HI[b] || text.charCodeAt(j + 1) !== HEX_LO[b]) return false;
+  }
+  return true;
+}
+
+/** Where an envelope failure points: the entry's seq when it has a numeric one. */
+function failureSeq(entry: unknown): { seq?: number } {
+  const seq = (entry as ChainEntry | null | undefined)?.seq;
+  return typeof seq === 'number' ? { seq } : {};
+}
+
 function validAt(key: TrustedKey, ms: number): boolean {
   // Inclusive at both ends: a rotation at instant T may leave an entry stamped T under either key.
   return ms >= key.validFrom && (key.validUntil === null || ms <= key.validUntil);
@@ -230,39 +255,40 @@ export class ChainVerifier {
     if (typeof envelope !== 'object' || envelope === null) return fail('malformed_envelope', 'envelope is not an object');
     const env = envelope as Partial<Envelope>;
     const entry = env.entry as unknown;
-    const seqOf = typeof (entry as ChainEntry | undefined)?.seq === 'number' ? (entry as ChainEntry).seq : undefined;
-    const at = seqOf === undefined ? {} : { seq: seqOf };
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return fail('malformed_envelope', 'envelope.entry is not an object', at);
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return fail('malformed_envelope', 'envelope.entry is not an object', failureSeq(entry));
     if (typeof env.hash !== 'string' || typeof env.sig !== 'string' || typeof env.keyId !== 'string') {
-      return fail('malformed_envelope', 'envelope needs string hash, sig and keyId', at);
+      return fail('malformed_envelope', 'envelope needs string hash, sig and keyId', failureSeq(entry));
     }
     const head = entryHeaderProblem(entry);
-    if ('problem' in head) return fail('malformed_entry', head.problem, at);
+    if ('problem' in head) return fail('malformed_entry', head.problem, failureSeq(entry));
     const e = entry as ChainEntry;
 
     let canonical: string;
     try {
       canonical = canonicalEntryJson(e); // also rejects fields that are not strings or safe integers
     } catch (err) {
-      return fail('malformed_entry', err instanceof Error ? err.message : 'entry cannot be canonicalized', at);
+      return fail('malformed_entry', err instanceof Error ? err.message : 'entry cannot be canonicalized', failureSeq(entry));
     }
     const leaf = leafHashOfString(canonical, this.c);
-    const hash = toHex0x(leaf);
-    if (hash !== env.hash) return fail('hash_mismatch', `SHA-256(0x00 ‖ JCS(entry)) is ${hash}, envelope says ${env.hash}`, at);
+    // Compare the digest with the envelope's hex in place: once equal, env.hash IS the hash string.
+    if (!isHexOf(leaf, env.hash)) {
+      return fail('hash_mismatch', `SHA-256(0x00 ‖ JCS(entry)) is ${toHex0x(leaf)}, envelope says ${env.hash}`, failureSeq(entry));
+    }
+    const hash = env.hash;
 
     const key = this.keys.get(env.keyId);
-    if (!key) return fail('unknown_key', `keyId ${env.keyId} is not among the published keys`, at);
-    if (!validAt(key, head.timeMs)) return fail('key_not_valid', `key ${env.keyId} was not valid at ${e.time}`, at);
+    if (!key) return fail('unknown_key', `keyId ${env.keyId} is not among the published keys`, failureSeq(entry));
+    if (!validAt(key, head.timeMs)) return fail('key_not_valid', `key ${env.keyId} was not valid at ${e.time}`, failureSeq(entry));
 
     if (this.checkSignatures) {
       let sig: Uint8Array;
       try {
         sig = fromBase64(env.sig, 64);
       } catch {
-        return fail('bad_signature', 'sig is not base64 of 64 bytes', at);
+        return fail('bad_signature', 'sig is not base64 of 64 bytes', failureSeq(entry));
       }
       if (!this.c.verifyEd25519(sig, entrySigningMessage(leaf), key.publicKey)) {
-        return fail('bad_signature', `Ed25519 signature does not verify under key ${env.keyId}`, at);
+        return fail('bad_signature', `Ed25519 signature does not verify under key ${env.keyId}`, failureSeq(entry));
       }
     }
     return { ok: true, seq: e.seq, leaf, hash, signatureChecked: this.checkSignatures };

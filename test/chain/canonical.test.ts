@@ -125,3 +125,40 @@ describe('canonicalEntryJson member-order cache', () => {
     for (const s of shapes) expect(canonicalEntryJson(s)).toBe(canonicalize(s));
   });
 });
+
+describe('canonicalEntryJson string and shape fast paths', () => {
+  // Characters JSON.stringify escapes, surrogates (paired and lone) and ones it leaves alone.
+  const tricky = fc.string({ unit: fc.constantFrom('"', '\\', '\u0000', '\n', '\u001f', ' ', '\u007f', '\u2028', 'é', '😀', '\ud800', '\udfff', 'a', 'Z', '_', '1'), maxLength: 12 });
+  const wellFormed = (s: string): boolean => !/(?:[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff])/.test(s);
+
+  it('equals canonicalize for strings that need escaping, and refuses lone surrogates', () => {
+    fc.assert(
+      fc.property(fc.dictionary(tricky, fc.oneof(tricky, fc.integer())), (obj) => {
+        const ok = Object.entries(obj).every(([k, val]) => wellFormed(k) && (typeof val !== 'string' || wellFormed(val)));
+        if (ok) expect(canonicalEntryJson(obj)).toBe(canonicalize(obj));
+        else expect(() => canonicalEntryJson(obj)).toThrow(CanonicalJsonError);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('reuses a shape only for the same member names in the same order', () => {
+    // More shapes than the cache holds, each seen in several insertion orders, values changing each time.
+    const names = ['agent', 'seq', 'kind', 'zeta', 'a1', 'B', '_x', '10', '2'];
+    for (let round = 0; round < 3; round++) {
+      for (let mask = 1; mask < 1 << names.length; mask += 3) {
+        const keys = names.filter((_, i) => mask & (1 << i));
+        for (const order of [keys, [...keys].reverse()]) {
+          const obj = Object.fromEntries(order.map((k, i) => [k, i % 2 ? `${k}${round}"` : mask * 7 + i + round]));
+          expect(canonicalEntryJson(obj)).toBe(canonicalize(obj));
+        }
+      }
+    }
+  });
+
+  it('skips undefined members wherever they sort', () => {
+    expect(canonicalEntryJson({ b: 1, a: undefined, c: 'x' })).toBe('{"b":1,"c":"x"}');
+    expect(canonicalEntryJson({ a: undefined })).toBe('{}');
+    expect(canonicalEntryJson({ a: 1, z: undefined })).toBe('{"a":1}');
+  });
+});

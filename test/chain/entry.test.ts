@@ -159,4 +159,36 @@ describe('entry times', () => {
     expect(entryTimeMs('2024-02-29T00:00:00.000Z')).toBe(Date.parse('2024-02-29T00:00:00.000Z'));
     expect(entryTimeMs('2000-02-29T00:00:00.000Z')).toBe(Date.parse('2000-02-29T00:00:00.000Z'));
   });
+
+  it('agrees with Date.parse and a calendar check on years 0000-9999 and on near-miss strings', async () => {
+    const { entryTimeMs, ENTRY_TIME_PATTERN } = await import('../../src/chain/entry.js');
+    // The reference: the pattern, Date.parse, and a round trip through toISOString (which rejects
+    // Date.parse's roll-overs such as 02-30 or 24:00).
+    const reference = (t: string): number => {
+      if (!ENTRY_TIME_PATTERN.test(t)) return NaN;
+      const ms = Date.parse(t);
+      return Number.isFinite(ms) && new Date(ms).toISOString() === t ? ms : NaN;
+    };
+    fc.assert(
+      fc.property(fc.date({ min: new Date('0000-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }), (d) => {
+        expect(entryTimeMs(d.toISOString())).toBe(d.getTime());
+      }),
+      { numRuns: 500 },
+    );
+    const digit = fc.constantFrom('0', '1', '2', '3', '4', '5', '6', '9');
+    const piece = (n: number) => fc.array(digit, { minLength: n, maxLength: n }).map((a) => a.join(''));
+    const nearMiss = fc
+      .tuple(piece(4), piece(2), piece(2), piece(2), piece(2), piece(2), piece(3), fc.constantFrom('Z', 'Z', 'Z', 'z', '+'), fc.constantFrom('T', 'T', 't', ' '), fc.constantFrom('', '', '', '0', '\n'))
+      .map(([y, mo, d, h, mi, s, ms, z, t, extra]) => `${y}-${mo}-${d}${t}${h}:${mi}:${s}.${ms}${z}${extra}`);
+    fc.assert(
+      fc.property(nearMiss, (t) => {
+        expect(entryTimeMs(t), t).toBe(reference(t));
+      }),
+      { numRuns: 3000 },
+    );
+    for (const t of ['2026-11-24T13:12:10.123Z', '2026-11-24T13:12:10.12Z', '2026-11-24T13:12:10.1234Z', '２026-11-24T13:12:10.123Z', '-2026-11-24T13:12:10.123Z', '2026/11/24T13:12:10.123Z', ' 2026-11-24T13:12:10.123Z']) {
+      expect(entryTimeMs(t), t).toBe(reference(t));
+    }
+    expect(entryTimeMs(20261124)).toBeNaN();
+  });
 });
