@@ -1,17 +1,10 @@
 // Seeded randomness and plausible output for the simulated fleet. The fleet never echoes the prompt:
 // completions are built from a fixed neutral vocabulary, tool arguments and JSON from the offered schemas.
 
-/** mulberry32: small, fast, good enough for simulation, reproducible from a seed. */
-export function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createRng } from '../util/random.js';
+
+/** The simulation's PRNG is the shared seeded one (src/util/random.ts). */
+export { createRng };
 
 /** Standard normal sample (Box-Muller). */
 export function normal(rng: () => number): number {

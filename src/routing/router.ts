@@ -33,6 +33,7 @@ import {
   type ScoredCandidate,
   type TaskType,
 } from './types.js';
+import { createRng } from '../util/random.js';
 
 export interface RouterOptions {
   catalog: Catalog;
@@ -65,17 +66,8 @@ function mask(caps: readonly Capability[]): number {
   return m;
 }
 
-/** mulberry32: a small seeded PRNG for reproducible exploration. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG for reproducible exploration: the shared mulberry32 of src/util/random.ts. */
+export const seededRandom: (seed: number) => () => number = createRng;
 
 /** Per-offering data that does not change between decisions. */
 interface Static {

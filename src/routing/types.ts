@@ -2,6 +2,7 @@
 // and the feedback API the fallback executor reports into. Pure types (no Node-only imports).
 // Times are epoch milliseconds; money is integer micro-USD.
 import type { Capability, PriceSource } from '../catalog/types.js';
+import type { ResponseFormat, ToolChoice, ToolDefinition } from '../providers/types.js';
 
 export const TASK_TYPES = ['tool_use', 'vision', 'extraction', 'code', 'reasoning', 'summarization', 'drafting', 'chat'] as const;
 export type TaskType = (typeof TASK_TYPES)[number];
@@ -48,20 +49,8 @@ export interface ToolMessage {
 }
 export type ChatMessage = SystemMessage | UserMessage | AssistantMessage | ToolMessage;
 
-export interface ToolDefinition {
-  type: 'function';
-  function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean };
-}
-
-export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };
-
-export type ResponseFormat =
-  | { type: 'text' }
-  | { type: 'json_object' }
-  | {
-      type: 'json_schema';
-      json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean };
-    };
+// Tools, tool choice and response format are the wire shapes, defined once beside the adapter that sends them.
+export type { ResponseFormat, ToolChoice, ToolDefinition } from '../providers/types.js';
 
 /** Per-call limits. Any field left out is resolved from task-type / agent / default policy. */
 export interface Caps {
