@@ -18,8 +18,8 @@ import { GENESIS_PREV } from './types.js';
 import type { ChainHeadRef, ChainStore, StoredCheckpoint, StoredEntry } from '../store/port.js';
 import { StoreConflictError } from '../store/port.js';
 import type { ChainKeys } from './keys.js';
-import { EntryValidationError, buildEntry, encodeEntry } from './entry.js';
-import { leafHash } from './hash.js';
+import { EntryValidationError, buildEntry, entryCanonical } from './entry.js';
+import { leafHashOfString } from './hash.js';
 import { fromHex0x, toHex0x } from './encoding.js';
 import { MerkleFrontier } from './merkle.js';
 import { formatCheckpointBody, signNote } from './checkpoint.js';
@@ -346,8 +346,9 @@ export class ChainAppender {
     for (const item of items) {
       try {
         const entry: ChainEntry = { ...item.template, seq, time, prev };
-        const { canonical, bytes } = encodeEntry(entry);
-        const leaf = leafHash(bytes, nodeCrypto);
+        const canonical = entryCanonical(entry);
+        // UTF-8 encode + prefix + SHA-256 in one native call: no byte copies of the entry per append.
+        const leaf = leafHashOfString(canonical, nodeCrypto);
         const hex = hex0x(leaf);
         kept.push(item);
         entries.push(entry);

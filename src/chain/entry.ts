@@ -229,15 +229,19 @@ export function entryFormatProblem(entry: unknown): string | undefined {
   return undefined;
 }
 
-/** RFC 8785 bytes of an entry (what is hashed). Throws EntryValidationError for non-conforming values. */
-export function encodeEntry(entry: ChainEntry): { canonical: string; bytes: Uint8Array } {
-  let canonical: string;
+/** RFC 8785 string of an entry (its UTF-8 is what is hashed). Throws EntryValidationError for non-conforming values. */
+export function entryCanonical(entry: ChainEntry): string {
   try {
-    canonical = canonicalEntryJson(entry);
+    return canonicalEntryJson(entry);
   } catch (err) {
     if (err instanceof CanonicalJsonError) throw new EntryValidationError(err.path, 'type', err.message);
     throw err;
   }
+}
+
+/** RFC 8785 bytes of an entry (what is hashed). Throws EntryValidationError for non-conforming values. */
+export function encodeEntry(entry: ChainEntry): { canonical: string; bytes: Uint8Array } {
+  const canonical = entryCanonical(entry);
   return { canonical, bytes: utf8Encode(canonical) };
 }
 
