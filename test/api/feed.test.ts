@@ -122,6 +122,75 @@ describe('ChainFeed', () => {
     feed.close();
   });
 
+  it('watches the store only while a subscriber is attached, and stays gap-free across stops and restarts', async () => {
+    // Count the store watches the feed opens and how many are open.
+    let opened = 0;
+    let open = 0;
+    const chain = Object.create(store.chain) as typeof store.chain;
+    chain.watch = (from, onEntries, onError) => {
+      opened++;
+      open++;
+      const w = store.chain.watch(from, onEntries, onError);
+      let closed = false;
+      return {
+        close() {
+          if (!closed) open--;
+          closed = true;
+          w.close();
+        },
+      };
+    };
+    const feed = new ChainFeed(chain, { bufferLimit: 1000, pageSize: 16 });
+    await feed.start();
+    await append(50);
+    expect(opened).toBe(0);
+    expect(feed.watching).toBe(false);
+
+    const a = await feed.subscribe({ fromSeq: 10 });
+    const b = await feed.subscribe({});
+    expect([opened, open, feed.watching]).toEqual([1, 1, true]);
+    const aSeqs = take(a, 70);
+    const bSeqs = take(b, 30);
+    await append(30);
+    expect(await aSeqs).toEqual(range(10, 80));
+    expect(await bSeqs).toEqual(range(50, 80));
+    await a.return!();
+    expect(open).toBe(1); // b is still attached
+    await b.return!();
+    expect([open, feed.watching, feed.size]).toEqual([0, false, 0]);
+
+    // Appends while nobody listens, then a new subscriber resumes exactly where b stopped and goes live.
+    await append(40);
+    expect(opened).toBe(1);
+    const c = await feed.subscribe({ fromSeq: 80 });
+    expect([opened, open]).toEqual([2, 1]);
+    const cSeqs = take(c, 100);
+    for (let i = 0; i < 6; i++) {
+      await append(10);
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(await cSeqs).toEqual(range(80, 180));
+    await c.return!();
+    expect(open).toBe(0);
+    feed.close();
+  });
+
+  it('a subscriber joining while the last one leaves keeps the watch open and misses nothing', async () => {
+    const feed = new ChainFeed(store.chain, { bufferLimit: 1000 });
+    await feed.start();
+    const first = await feed.subscribe({});
+    const joining = feed.subscribe({ fromSeq: 0 });
+    await first.return!();
+    const second = await joining;
+    expect(feed.watching).toBe(true);
+    const seqs = take(second, 25);
+    await append(25);
+    expect(await seqs).toEqual(range(0, 25));
+    await second.return!();
+    expect(feed.watching).toBe(false);
+    feed.close();
+  });
+
   it('ends every subscription on close', async () => {
     const feed = new ChainFeed(store.chain, { bufferLimit: 100 });
     await feed.start();
