@@ -345,7 +345,13 @@ export class ChainAppender {
     const hashes: string[] = [];
     for (const item of items) {
       try {
-        const entry: ChainEntry = { ...item.template, seq, time, prev };
+        // The template is this appender's own copy (entryTemplate built it) with placeholder seq, time
+        // and prev in place: set them rather than copy 15+ members per entry. If the batch does not land,
+        // its envelopes are dropped and re-sequencing overwrites the three again.
+        const entry = item.template;
+        entry.seq = seq;
+        entry.time = time;
+        entry.prev = prev;
         const canonical = entryCanonical(entry);
         // UTF-8 encode + prefix + SHA-256 in one native call: no byte copies of the entry per append.
         const leaf = leafHashOfString(canonical, nodeCrypto);
