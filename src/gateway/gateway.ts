@@ -470,7 +470,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
             chainSeqs: [],
             replayed: false,
           },
-          { outcome: 'completed', model, provider, costMicros: cost, holdMicros, taskType: plan.taskType },
+          {}, // outcome, model, provider, cost, hold and task type were written when the decision was settled
           decision,
           null,
         );
@@ -485,7 +485,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
             : 'no attempt could be made');
       return await finish(
         { type: 'AllAttemptsFailed', decisionId, message, attempts: attemptViews, aborted, costMicros: 0, decision, chainSeqs: [], replayed: false },
-        { outcome: 'failed', costMicros: 0, holdMicros, taskType: plan.taskType },
+        {}, // settled above
         decision,
         message,
       );

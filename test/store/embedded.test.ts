@@ -54,6 +54,49 @@ describe('embedded store specifics', () => {
     expect(await store.chain.entries(0, 10)).toEqual(batch);
   });
 
+  it('a decision patch writes only its own columns: concurrent patches of other fields from another instance survive', async () => {
+    const other = await openStore({ kind: 'embedded', dataDir });
+    try {
+      const base = { agentId: 'a1', createdAt: '2026-11-24T13:00:00.000Z', taskType: 'chat', model: null, provider: null, outcome: 'pending' as const, holdMicros: 0, costMicros: 0, latencyMs: null, idempotencyKey: null, chainSeqs: [], detail: { big: 'x'.repeat(1000) }, feedback: null };
+      await store.decisions.insert({ ...base, id: 'd1' });
+      // Each instance read the record before the other wrote: a whole-row rewrite from either would lose the other's field.
+      const [seenHere] = await store.decisions.byIds(['d1']);
+      const [seenThere] = await other.decisions.byIds(['d1']);
+      expect(seenHere?.outcome).toBe('pending');
+      expect(seenThere?.outcome).toBe('pending');
+      expect(await other.decisions.updateIfPending('d1', { holdMicros: 70 })).toMatchObject({ holdMicros: 70, outcome: 'pending', detail: base.detail });
+      const up = await store.decisions.update('d1', { chainSeqs: [4, 5], latencyMs: 3 });
+      expect(up).toEqual({ ...base, id: 'd1', holdMicros: 70, chainSeqs: [4, 5], latencyMs: 3 });
+      expect((await other.decisions.byIds(['d1']))[0]).toEqual(up);
+      // A returned record is the caller's own copy, as before.
+      (up!.detail as { big: string }).big = 'changed';
+      expect((await store.decisions.byIds(['d1']))[0]?.detail).toEqual(base.detail);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('keeps only the decision indexes the listings walk, also on a data directory created by the first schema', async () => {
+    const indexes = (db: Database.Database) =>
+      (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'decisions' AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+    const file = path.join(dataDir, 'ainfera.db');
+    let db = new Database(file, { readonly: true });
+    expect(indexes(db)).toEqual(['decisions_by_agent', 'decisions_by_time']);
+    db.close();
+    // A v1 data directory: the four extra indexes exist; opening it drops them and keeps the data.
+    await store.decisions.insert({ id: 'old', agentId: 'a1', createdAt: '2026-11-24T13:00:00.000Z', taskType: 'chat', model: 'm1', provider: 'p1', outcome: 'completed', holdMicros: 5, costMicros: 1, latencyMs: 2, idempotencyKey: null, chainSeqs: [1], detail: null, feedback: null });
+    await store.close();
+    db = new Database(file);
+    for (const col of ['model', 'provider', 'task_type', 'outcome']) db.exec(`CREATE INDEX decisions_by_${col === 'task_type' ? 'task' : col} ON decisions (${col}, created_at, id)`);
+    db.pragma('user_version = 1');
+    db.close();
+    store = await openStore({ kind: 'embedded', dataDir });
+    db = new Database(file, { readonly: true });
+    expect(indexes(db)).toEqual(['decisions_by_agent', 'decisions_by_time']);
+    db.close();
+    expect((await store.decisions.list({ model: 'm1', outcome: 'completed' }, 5)).items.map((d) => d.id)).toEqual(['old']);
+  });
+
   it('refuses UPDATE and DELETE of chain rows and checkpoints at the database level', async () => {
     await store.chain.append(null, makeEntries(null, 2, 'a'));
     await store.chain.addCheckpoint({ size: 2, rootHash: `0x${'cd'.repeat(32)}`, time: '2026-11-24T13:00:00.000Z', note: 'n' });

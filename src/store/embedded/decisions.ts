@@ -27,8 +27,28 @@ type Patch = Partial<Omit<DecisionRecord, 'id' | 'agentId' | 'createdAt'>>;
 
 const COLS = 'id, agent_id, created_at, task_type, model, provider, outcome, hold_micros, cost_micros, latency_ms, idempotency_key, chain_seqs, detail, feedback';
 
+/**
+ * Sets `key` on `rec` to JSON.parse(text) on first read (then a plain data property). Most readers never
+ * look at the JSON columns (the gateway's conditional updates, list pages that ask for a few columns);
+ * the detail is ~26 KB for a call with 50 scored candidates, so parsing it eagerly was most of the cost
+ * of every read. Enumerable, so spreading or comparing a record sees the value as before.
+ */
+function lazyJson<K extends 'chainSeqs' | 'detail' | 'feedback'>(rec: DecisionRecord, key: K, text: string): void {
+  const settle = (value: unknown) => Object.defineProperty(rec, key, { value, writable: true, enumerable: true, configurable: true });
+  Object.defineProperty(rec, key, {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      const value = JSON.parse(text) as unknown;
+      settle(value);
+      return value;
+    },
+    set: settle,
+  });
+}
+
 function toRecord(r: DecisionRow): DecisionRecord {
-  return {
+  const rec = {
     id: r.id,
     agentId: r.agent_id,
     createdAt: r.created_at,
@@ -40,11 +60,28 @@ function toRecord(r: DecisionRow): DecisionRecord {
     costMicros: r.cost_micros,
     latencyMs: r.latency_ms,
     idempotencyKey: r.idempotency_key,
-    chainSeqs: JSON.parse(r.chain_seqs) as number[],
-    detail: JSON.parse(r.detail) as unknown,
-    feedback: r.feedback === null ? null : (JSON.parse(r.feedback) as DecisionRecord['feedback']),
-  };
+    feedback: null,
+  } as unknown as DecisionRecord;
+  lazyJson(rec, 'chainSeqs', r.chain_seqs);
+  lazyJson(rec, 'detail', r.detail);
+  if (r.feedback !== null) lazyJson(rec, 'feedback', r.feedback);
+  return rec;
 }
+
+/** Patch field -> column and how its value is stored. */
+const PATCH_COLS: Record<keyof Patch, [string, (v: never) => unknown]> = {
+  taskType: ['task_type', (v: string) => v],
+  model: ['model', (v: string | null) => v ?? null],
+  provider: ['provider', (v: string | null) => v ?? null],
+  outcome: ['outcome', (v: string) => v],
+  holdMicros: ['hold_micros', (v: number) => v],
+  costMicros: ['cost_micros', (v: number) => v],
+  latencyMs: ['latency_ms', (v: number | null) => v ?? null],
+  idempotencyKey: ['idempotency_key', (v: string | null) => v ?? null],
+  chainSeqs: ['chain_seqs', (v: number[]) => JSON.stringify(v)],
+  detail: ['detail', (v: unknown) => toJson(v, 'detail')],
+  feedback: ['feedback', (v: DecisionRecord['feedback']) => (v == null ? null : JSON.stringify(v))],
+};
 
 function toParams(d: DecisionRecord): Record<string, unknown> {
   return {
@@ -77,31 +114,40 @@ const EQ: [keyof DecisionFilter, string][] = [
 export class SqliteDecisionsStore implements DecisionsStore {
   private readonly s;
   private readonly listStatements = new Map<string, Database.Statement<Record<string, unknown>, DecisionRow>>();
-  private readonly updateTx: (id: string, patch: Patch, onlyPending: boolean) => DecisionRecord | null;
+  /** UPDATE statements by (patched fields, conditional), prepared once each. */
+  private readonly updateStatements = new Map<string, Database.Statement<unknown[], DecisionRow>>();
 
   constructor(private readonly db: Database.Database) {
     this.s = {
       insert: db.prepare(
         `INSERT INTO decisions (${COLS}) VALUES (@id, @agentId, @createdAt, @taskType, @model, @provider, @outcome, @holdMicros, @costMicros, @latencyMs, @idempotencyKey, @chainSeqs, @detail, @feedback)`,
       ),
-      replace: db.prepare(
-        'UPDATE decisions SET task_type = @taskType, model = @model, provider = @provider, outcome = @outcome, hold_micros = @holdMicros, cost_micros = @costMicros, latency_ms = @latencyMs, idempotency_key = @idempotencyKey, chain_seqs = @chainSeqs, detail = @detail, feedback = @feedback WHERE id = @id',
-      ),
-      byId: db.prepare<[string], DecisionRow>(`SELECT ${COLS} FROM decisions WHERE id = ?`),
       byIds: db.prepare<[string], DecisionRow>(`SELECT ${COLS} FROM decisions WHERE id IN (SELECT value FROM json_each(?))`),
       byKey: db.prepare<[string, string], DecisionRow>(`SELECT ${COLS} FROM decisions WHERE agent_id = ? AND idempotency_key = ?`),
       cursor: db.prepare<[string], { created_at: string }>('SELECT created_at FROM decisions WHERE id = ?'),
     };
-    // Read-merge-write in one write transaction: a patch never loses a concurrent patch's fields.
-    // BEGIN IMMEDIATE takes the write lock before the read, so the pending check holds across processes.
-    this.updateTx = db.transaction((id: string, patch: Patch, onlyPending: boolean): DecisionRecord | null => {
-      const row = this.s.byId.get(id);
-      if (!row) return null;
-      if (onlyPending && row.outcome !== 'pending') return null;
-      const merged: DecisionRecord = { ...toRecord(row), ...patch };
-      this.s.replace.run(toParams(merged));
-      return toRecord(this.s.byId.get(id)!);
-    }).immediate;
+  }
+
+  /**
+   * One UPDATE of only the patched columns, conditional on `outcome = 'pending'` when asked, returning the
+   * row. A single statement is atomic (SQLite's write lock, across processes), so the pending check and
+   * the write cannot be split by another writer, and fields this patch does not name are never touched,
+   * so concurrent patches of different fields never lose each other. Untouched columns also leave their
+   * indexes alone; the old read-merge-rewrite-reread rewrote every column and re-parsed the detail twice.
+   */
+  private patch(id: string, patch: Patch, onlyPending: boolean): DecisionRecord | null {
+    const keys = (Object.keys(patch) as (keyof Patch)[]).filter((k) => patch[k] !== undefined);
+    const sig = `${onlyPending ? 'p' : 'a'}:${keys.join(',')}`;
+    let stmt = this.updateStatements.get(sig);
+    if (!stmt) {
+      const set = keys.length ? keys.map((k) => `${PATCH_COLS[k][0]} = ?`).join(', ') : 'id = id';
+      const sql = `UPDATE decisions SET ${set} WHERE id = ?${onlyPending ? " AND outcome = 'pending'" : ''} RETURNING ${COLS}`;
+      this.updateStatements.set(sig, (stmt = this.db.prepare<unknown[], DecisionRow>(sql)));
+    }
+    const params = keys.map((k) => (PATCH_COLS[k][1] as (v: unknown) => unknown)(patch[k]));
+    params.push(id);
+    const row = stmt.get(...params);
+    return row ? toRecord(row) : null;
   }
 
   async insert(decision: DecisionRecord): Promise<void> {
@@ -117,7 +163,7 @@ export class SqliteDecisionsStore implements DecisionsStore {
     assertString(id, 'id');
     assertDecisionFields(patch, false);
     try {
-      return this.updateTx(id, patch, false);
+      return this.patch(id, patch, false);
     } catch (err) {
       throw conflict(err);
     }
@@ -127,7 +173,7 @@ export class SqliteDecisionsStore implements DecisionsStore {
     assertString(id, 'id');
     assertDecisionFields(patch, false);
     try {
-      return this.updateTx(id, patch, true);
+      return this.patch(id, patch, true);
     } catch (err) {
       throw conflict(err);
     }
