@@ -285,3 +285,28 @@ describe('key set', () => {
     expect(() => new ChainVerifier({ keys: [{ ...chain.key.info, validFrom: 'soon' }] })).toThrow(/validFrom/);
   });
 });
+
+describe('empty-tree checkpoint (size 0, root = SHA-256 of the empty string, RFC 9162)', () => {
+  const EMPTY_ROOT = '0xe3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+  it('verifies at once before any entry, and the stream goes on from it', () => {
+    const v = verifier();
+    const r0 = v.addCheckpoint(chain.checkpoint(0));
+    expect(r0).toMatchObject({ ok: true, status: 'verified', checkpoint: { size: 0 } });
+    if (!r0.ok) throw new Error('unreachable');
+    expect(toHex0x(r0.checkpoint.rootHash)).toBe(EMPTY_ROOT);
+    expect(run(chain.envelopes, [cp10, cp60], 7, v)).toMatchObject({ ok: true, size: N, checkpointsVerified: 3 });
+  });
+
+  it('an empty chain with only that checkpoint verifies', () => {
+    expect(run([], [chain.checkpoint(0)])).toMatchObject({ ok: true, size: 0, root: EMPTY_ROOT, checkpointsVerified: 1 });
+  });
+
+  it('a size-0 checkpoint over any other root is a root_mismatch', () => {
+    expectFailure(run(chain.envelopes, [chain.checkpoint(0, new Uint8Array(32))]), 'root_mismatch', { checkpointSize: 0 });
+  });
+
+  it('a size-0 checkpoint after a larger one is a rollback', () => {
+    expectFailure(run(chain.envelopes, [cp10, chain.checkpoint(0)]), 'checkpoint_rollback', { checkpointSize: 0 });
+  });
+});
