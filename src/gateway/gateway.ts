@@ -144,28 +144,32 @@ function restore(stored: RouteCallResult, decision: DecisionView | null): RouteC
 /**
  * Resolves once the appender has accepted a chain event (validated and queued), rejects with its refusal.
  *
- * Why not wait for the entry to be durable: that is a store write (an fsync, behind whatever batches are
- * queued) on every call's critical path before the provider is even called. Why not one microtask, as
- * before: that only catches a refusal delivered within that tick; an appender behind any async wrapper
- * (tracing, metrics, an `async append`) delivers it a few ticks later, and the hold went ahead.
- * The appender refuses without I/O - validation, closed, backpressure (ChainAppender.append rejects "at
- * once, nothing queued") - so every refusal has settled once the microtask queue has drained, which is
- * what `setImmediate` waits for: one turn of the event loop, never a disk write. What can still fail after
- * this (the store write itself) surfaces when the call settles its entries, and is logged.
+ * Durability of the call's entries is NOT awaited here, on purpose. The appender refuses without I/O or
+ * timers - validation, closed, backpressure (ChainAppender.append rejects "at once, nothing queued"), even
+ * behind async wrappers (tracing, metrics, an `async append`) - so a refusal has settled once the
+ * microtask queue has drained. That is what this waits for: a process.nextTick queued from a microtask
+ * runs only after the microtask queue is empty, before any timer, I/O callback or setImmediate.
+ * Waiting a macrotask instead (setImmediate, as before) let the appender's commit of the pre-call batch
+ * - a synchronous SQLite fsync on the main thread - run first, so every call waited for two fsyncs in
+ * sequence (pre-call batch, then the last batch) and the provider request went out only after the first.
+ *
+ * Why the guarantees hold without that wait:
+ * - no money moves for a refused call: a refusal settles within the drain, before the hold;
+ * - nothing is acknowledged before it is durable: the response waits for every entry of the call
+ *   (`settleEmits` in `finish`), so the pre-call entries' fsync overlaps the provider round trip instead
+ *   of preceding it, and is still on disk before the caller hears anything;
+ * - a crash in between leaves no acknowledged call unrecorded (none was acknowledged); a hold taken
+ *   before the crash is recorded on the pending decision and given back by the recovery sweep
+ *   (recovery.ts), which also writes its refunded entry.
+ * What can still fail later (the store write itself) surfaces when the call settles its entries.
  */
 function accepted(entry: Promise<unknown>): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const turn = setImmediate(resolve);
     entry.then(
-      () => {
-        clearImmediate(turn);
-        resolve();
-      },
-      (err: unknown) => {
-        clearImmediate(turn);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
+      () => resolve(),
+      (err: unknown) => reject(err instanceof Error ? err : new Error(String(err))),
     );
+    queueMicrotask(() => process.nextTick(resolve));
   });
 }
 

@@ -195,8 +195,9 @@ export interface Gateway {
 
 /**
  * The chain appender, as the gateway uses it (src/chain/appender.ts). `append` must refuse (invalid event,
- * closed, backpressure) without I/O, i.e. reject within the current turn of the event loop: the gateway
- * holds no money until the call's `request` event is known to be accepted.
+ * closed, backpressure) without I/O or timers, i.e. reject before the microtask queue drains: the gateway
+ * holds no money until the call's `request` event is known to be accepted, and does not wait for it to be
+ * durable before calling the provider (only before answering).
  */
 export interface GatewayAppender {
   append(event: EventInput): Promise<Envelope & { seq: number }>;

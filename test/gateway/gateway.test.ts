@@ -384,6 +384,45 @@ function storeWith(accounts: Partial<AccountsStore>): Store {
   });
 }
 
+describe('durability on the call path', () => {
+  it('calls the provider without waiting for the pre-call entries to be durable, and answers only once every entry is', async () => {
+    const { record } = await h.agent('gw-durable-order', 5_000_000);
+    const order: string[] = [];
+    // An appender that commits in a later macrotask (as a real one does once it batches), where a commit
+    // blocks the thread (a synchronous SQLite fsync): whatever runs before it does not wait for the disk.
+    const appender = {
+      append: (e: Parameters<typeof h.appender.append>[0]) =>
+        new Promise<Awaited<ReturnType<typeof h.appender.append>>>((resolve, reject) => {
+          setImmediate(() => {
+            order.push(`commit ${e.kind}`);
+            h.appender.append(e).then((env) => {
+              order.push(`durable ${e.kind}`);
+              resolve(env);
+            }, reject);
+          });
+        }),
+    };
+    const execute: typeof h.executor.execute = (args) => {
+      order.push('provider call');
+      return h.executor.execute(args);
+    };
+    const gw = createGateway({ store: h.store, appender, router: h.router, signals: h.signals, execute });
+    const r = await gw.routeCall(record, chat('durability order'));
+    order.push('answered');
+    expect(r.type).toBe('RouteSuccess');
+    expect(order.indexOf('provider call')).toBeLessThan(order.indexOf('commit request'));
+    // The answer comes after every entry of the call is durable, and names them all.
+    const durable = order.filter((o) => o.startsWith('durable '));
+    const stored = await h.store.chain.entriesOfDecision((r as RouteSuccess).decisionId);
+    expect(durable.sort()).toEqual(stored.map((e) => `durable ${e.kind}`).sort());
+    expect(durable).toContain('durable request');
+    expect(order.at(-1)).toBe('answered');
+    const seqs = (r as RouteSuccess).chainSeqs;
+    expect(seqs).toHaveLength(durable.length);
+    for (const seq of seqs) expect(await h.store.chain.entry(seq)).not.toBeNull();
+  });
+});
+
 describe('settling a hold exactly once', () => {
   it('a refund release that went through but reported an error is not released again', async () => {
     const { record } = await h.agent('gw-release-err', 5_000_000);
