@@ -27,6 +27,11 @@ import { nodeCrypto } from './node-crypto.js';
 import { createBatchSigner, defaultSigningWorkers, type BatchSigner } from './appender-signers.js';
 import { logger } from '../log.js';
 
+/** Resolve after the I/O callbacks already pending have run (a macrotask turn, not a microtask). */
+function yieldToIo(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export type AppendedEnvelope = Envelope & { seq: number };
 
 /** The event was refused before queuing; nothing changed. `field` names the culprit. */
@@ -225,8 +230,9 @@ export class ChainAppender {
       this.queue.push({ template, resolve, reject });
       if (!this.running) {
         this.running = true;
-        // Let the callers of this tick queue up first: they go in one batch.
-        queueMicrotask(() => void this.run());
+        // Start after pending I/O callbacks (not just this tick's microtasks) have queued their events:
+        // they all go in one batch, one fsync.
+        setImmediate(() => void this.run());
       }
     });
   }
@@ -304,6 +310,11 @@ export class ChainAppender {
         const batch: Sealed = await prepared;
         prepared = null;
         if (batch.rows.length === 0) continue;
+        // A durable SQLite commit blocks the event loop for its fsync; requests that arrived meanwhile
+        // are still unread sockets. Yield one macrotask turn so their events join the next batch instead
+        // of each paying an fsync of its own (measured: ~1.75 entries per batch without this, 3x fewer
+        // calls/s at saturation).
+        if (this.queued < this.maxBatch) await yieldToIo();
         // Sequence and sign the next batch on top of this one while this one is committed.
         const next = this.queued > 0 ? this.prepare(this.take(), batch.last, batch.timeMs) : null;
         const outcome = await this.commit(batch);
@@ -323,7 +334,7 @@ export class ChainAppender {
       this.running = false;
       if (this.queued > 0) {
         this.running = true;
-        queueMicrotask(() => void this.run());
+        setImmediate(() => void this.run());
       } else {
         const waiters = this.idleWaiters;
         this.idleWaiters = [];
