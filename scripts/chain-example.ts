@@ -11,19 +11,24 @@ import { nodeHash } from '../src/chain/hash.js';
 import { MerkleTree } from '../src/chain/merkle.js';
 import { deriveEntryKeyId, sealEntry } from '../src/chain/sign.js';
 import { GENESIS_PREV, type EventInput, type PublicKeyInfo } from '../src/chain/types.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 
 export const EXAMPLE_ORIGIN = 'ainfera.example/chain';
 export const EXAMPLE_SEED_LABEL = 'ainfera chain-format example key (public, never use it)';
 const TIMES = ['2026-11-24T13:12:10.123Z', '2026-11-24T13:12:10.125Z', '2026-11-24T13:12:10.967Z'];
 const CHECKPOINT_TIME = '2026-11-24T13:12:11.000Z';
 const KEY_VALID_FROM = '2026-11-01T00:00:00.000Z';
+/** A fixed, public salt so the example is reproducible; real salts are 32 random bytes per decision. */
+const EXAMPLE_REQUEST_SALT = pureCrypto.sha256(utf8Encode('ainfera chain-format example request salt'));
 
 const EVENTS: EventInput[] = [
   {
     kind: 'request',
     agent: 'ada',
     decision: 'dec_01JDX3Q8',
-    fields: { requestSha256: toHex(pureCrypto.sha256(utf8Encode('{"messages":[...]} (the request body is never on the chain)'))), taskType: 'code', maxCostMicros: 50_000 },
+    // The request is committed to with a salted HMAC (section 9): the salt stays private with the agent.
+    fields: { requestCommitment: toHex0x(hmac(sha256, EXAMPLE_REQUEST_SALT, utf8Encode('{"messages":[...]} (the request body is never on the chain)'))), taskType: 'code', maxCostMicros: 50_000 },
   },
   { kind: 'routed', agent: 'ada', decision: 'dec_01JDX3Q8', model: 'qwen-2.5-coder-32b', provider: 'groq', fields: { candidates: 7, expectedCostMicros: 1_234 } },
   { kind: 'completed', agent: 'ada', decision: 'dec_01JDX3Q8', model: 'qwen-2.5-coder-32b', provider: 'groq', fields: { costMicros: 1_180, latencyMs: 842, outputTokens: 212 } },

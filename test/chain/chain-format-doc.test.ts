@@ -32,6 +32,6 @@ describe('docs/chain-format.md worked example', () => {
     expect(doc).toContain(ex.tree.root);
     expect(doc).toContain(ex.entries[0]!.hash);
     expect(doc).toContain(ex.checkpoint.trimEnd());
-    expect(ex.tree.root).toBe('0x10df5f7d1a1744bb1ca722734dbad4ed240686e047c6be5f6d67e33c7280f41a');
+    expect(ex.tree.root).toBe('0xca5273d49bc8790ff765526a9af2b651b5c0cc25dfbbf8eeccd823e9d5749e1a');
   });
 });
