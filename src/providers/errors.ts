@@ -184,8 +184,9 @@ export function classifyNetworkError(err: unknown, headersReceived: boolean, sec
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return providerError('timeout_first_token', message);
   if (code === 'UND_ERR_BODY_TIMEOUT') return providerError('timeout_stall', message);
   if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH') {
-    // Nobody is listening: the provider is down, which the breaker should see like a 503.
-    return providerError('overloaded', message);
+    // Nobody is listening: the provider is down, which the breaker should see like a 503; the detail
+    // tells an operator it is an address problem, not load.
+    return providerError('overloaded', message, { detail: 'unreachable' });
   }
   void headersReceived;
   return providerError('connection_reset', message);

@@ -115,7 +115,9 @@ export type ErrorDetail =
   | 'provider_refusal'
   | 'invalid_json'
   | 'invalid_tool_arguments'
-  | 'not_found';
+  | 'not_found'
+  /** Nobody answered at the provider's address (refused, no such host, no route): classed like a 503. */
+  | 'unreachable';
 
 export interface ProviderError {
   class: ErrorClass;

@@ -54,6 +54,12 @@ describe('classification', () => {
     expect(classifyNetworkError(Object.assign(new Error('x'), { code: 'ECONNRESET' }), false).class).toBe('connection_reset');
     expect(classifyNetworkError(Object.assign(new Error('x'), { code: 'UND_ERR_SOCKET' }), true).class).toBe('connection_reset');
     expect(classifyNetworkError(Object.assign(new Error('x'), { code: 'UND_ERR_CONNECT_TIMEOUT' }), false).class).toBe('timeout_connect');
+    // Nobody listening: fails over and opens the breaker like a 503, and says why.
+    expect(classifyNetworkError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }), false)).toMatchObject({
+      class: 'overloaded',
+      detail: 'unreachable',
+      retryable: true,
+    });
   });
 });
 
