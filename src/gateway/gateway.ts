@@ -29,6 +29,7 @@ import {
   type RouteCallResult,
   type RouteValidationError,
 } from './types.js';
+import { decodeCandidates, encodeCandidates, type EncodedCandidates } from './decision-codec.js';
 import { LIMITS, newRequestSalt, requestDigests, validateIdempotencyKey, validateRouteRequest } from './validate.js';
 
 /** Private detail persisted on the decision record (visible to the calling agent and the admin only). */
@@ -42,13 +43,29 @@ export interface DecisionDetail {
    * written before commitments were salted.
    */
   requestSalt?: string;
-  decision: DecisionView | null;
+  /** The decision with its candidates in the compact stored form (decision-codec.ts); read it through storedDecision. */
+  decision: StoredDecisionView | null;
   message: string | null;
   /**
    * The result as returned, so a repeated idempotency key gets the same answer. Completion text is kept
    * only when the caller asked for idempotency (it is needed to replay); otherwise content is dropped.
    */
   result: RouteCallResult | null;
+}
+
+/** A decision as stored: candidates compact (or a plain array on records written before the codec). */
+export type StoredDecisionView = Omit<DecisionView, 'candidates'> & { candidates: EncodedCandidates | ScoredCandidate[] };
+
+function toStored(decision: DecisionView | null): StoredDecisionView | null {
+  return decision && { ...decision, candidates: encodeCandidates(decision.candidates) };
+}
+
+/** The stored decision with its candidates decoded (the one way to read detail.decision). */
+export function storedDecision(stored: unknown): DecisionView | null {
+  if (!stored || typeof stored !== 'object') return null;
+  const d = stored as StoredDecisionView;
+  const candidates = decodeCandidates(d.candidates);
+  return candidates === undefined || candidates === d.candidates ? (d as DecisionView) : { ...d, candidates };
 }
 
 const KNOWN_ERROR_CLASSES: ReadonlySet<string> = new Set(ERROR_CLASSES);
@@ -205,7 +222,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     if (!detail?.result) {
       return { type: 'ValidationError', field: 'idempotencyKey', message: 'idempotencyKey: an earlier call with this key did not finish' };
     }
-    return { ...restore(detail.result, detail.decision), replayed: true } as RouteCallResult;
+    return { ...restore(detail.result, storedDecision(detail.decision)), replayed: true } as RouteCallResult;
   }
 
   async function routeCall(agent: AgentRecord, input: RouteRequest, opts: RouteCallOptions = {}): Promise<RouteCallResult> {
@@ -319,7 +336,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     ): Promise<RouteCallResult> => {
       const chainSeqs = await settleEmits();
       const final = 'chainSeqs' in result ? ({ ...result, chainSeqs } as RouteCallResult) : result;
-      const detail: DecisionDetail = { v: 1, requestHash: hash, requestSalt: salt, decision, message, result: storable(final, key !== null) };
+      const detail: DecisionDetail = { v: 1, requestHash: hash, requestSalt: salt, decision: toStored(decision), message, result: storable(final, key !== null) };
       await store.decisions.update(decisionId, { ...patch, chainSeqs, latencyMs: now() - started, detail });
       return final;
     };

@@ -254,6 +254,12 @@ describe('routeCall', () => {
     expect(again.decisionId).toBe(first.decisionId);
     expect(again.content).toBe(first.content);
     expect(again.chainSeqs).toEqual(first.chainSeqs);
+    // The decision comes back from its compact stored form exactly as the first call returned it.
+    expect(again.decision).toEqual(JSON.parse(JSON.stringify(first.decision)));
+    const [stored] = await h.store.decisions.byIds([first.decisionId]);
+    const storedCandidates = (stored!.detail as DecisionDetail).decision!.candidates;
+    expect(Array.isArray(storedCandidates)).toBe(false);
+    expect(JSON.stringify(storedCandidates).length).toBeLessThan(JSON.stringify(first.decision.candidates).length / 2);
     expect(h.fleet.requests.length).toBe(calls);
     expect(await h.balance(record.id)).toBe(balance);
 

@@ -71,6 +71,12 @@ describe('embedded store specifics', () => {
       // A returned record is the caller's own copy, as before.
       (up!.detail as { big: string }).big = 'changed';
       expect((await store.decisions.byIds(['d1']))[0]?.detail).toEqual(base.detail);
+      // A patch that writes the detail returns it (from the text it bound, not read back) as stored.
+      const detail = { big: 'y'.repeat(2000), n: [1, 2] };
+      const written = await store.decisions.update('d1', { detail, latencyMs: 4 });
+      expect(written).toEqual({ ...base, id: 'd1', holdMicros: 70, chainSeqs: [4, 5], latencyMs: 4, detail });
+      (written!.detail as { big: string }).big = 'changed';
+      expect((await other.decisions.byIds(['d1']))[0]).toEqual({ ...written, detail });
     } finally {
       await other.close();
     }

@@ -1,6 +1,7 @@
 // Decisions: the explainable record of each routed call (private to the calling agent and the admin),
 // the Relay connection over them, and analyst aggregates.
 import { GraphQLError } from 'graphql';
+import { decodeCandidates } from '../../gateway/decision-codec.js';
 import type { AttemptView, DecisionView } from '../../gateway/types.js';
 import type { Usage } from '../../providers/types.js';
 import type { Classification, Refusal, ScoredCandidate } from '../../routing/types.js';
@@ -13,15 +14,35 @@ import { BreakerStateEnum, CapabilityEnum, MoneyRef, PriceRef, TaskTypeEnum } fr
 
 export const MAX_DECISIONS_PAGE = 100;
 
-/** The decision's explainable detail, whatever envelope the gateway stored it in. */
+/** Decoded views by stored detail object: a Decision's classification, candidates and attempts decode once. */
+const decoded = new WeakMap<object, Partial<DecisionView>>();
+
+/**
+ * The decision's explainable detail, whatever envelope the gateway stored it in, with the candidates
+ * decoded from their compact stored form (src/gateway/decision-codec.ts). The one API reader of it.
+ */
 export function decisionDetail(d: DecisionRecord): Partial<DecisionView> {
   const det = d.detail as Record<string, unknown> | null | undefined;
   if (!det || typeof det !== 'object') return {};
+  const hit = decoded.get(det);
+  if (hit) return hit;
+  const view = withCandidates(rawDetail(det));
+  decoded.set(det, view);
+  return view;
+}
+
+function rawDetail(det: Record<string, unknown>): Record<string, unknown> {
   const inner = det.decision;
-  if (inner && typeof inner === 'object' && ('candidates' in inner || 'attempts' in inner)) return inner as Partial<DecisionView>;
+  if (inner && typeof inner === 'object' && ('candidates' in inner || 'attempts' in inner)) return inner as Record<string, unknown>;
   const view = det.view;
-  if (view && typeof view === 'object') return view as Partial<DecisionView>;
-  return det as Partial<DecisionView>;
+  if (view && typeof view === 'object') return view as Record<string, unknown>;
+  return det;
+}
+
+function withCandidates(view: Record<string, unknown>): Partial<DecisionView> {
+  if (!('candidates' in view) || Array.isArray(view.candidates)) return view as Partial<DecisionView>;
+  const candidates = decodeCandidates(view.candidates);
+  return { ...(view as Partial<DecisionView>), candidates: candidates ?? [] };
 }
 
 export const UsageRef = builder.objectRef<Usage>('Usage').implement({

@@ -26,6 +26,7 @@ interface DecisionRow {
 type Patch = Partial<Omit<DecisionRecord, 'id' | 'agentId' | 'createdAt'>>;
 
 const COLS = 'id, agent_id, created_at, task_type, model, provider, outcome, hold_micros, cost_micros, latency_ms, idempotency_key, chain_seqs, detail, feedback';
+const COLS_NO_DETAIL = COLS.replace(' detail,', '');
 
 /**
  * Sets `key` on `rec` to JSON.parse(text) on first read (then a plain data property). Most readers never
@@ -138,15 +139,20 @@ export class SqliteDecisionsStore implements DecisionsStore {
   private patch(id: string, patch: Patch, onlyPending: boolean): DecisionRecord | null {
     const keys = (Object.keys(patch) as (keyof Patch)[]).filter((k) => patch[k] !== undefined);
     const sig = `${onlyPending ? 'p' : 'a'}:${keys.join(',')}`;
+    // A patch that writes the detail does not read it back: the stored text is the one just bound (the
+    // detail is ~10-26 KB, and copying it out of SQLite into a new string was most of the final write).
+    const detailAt = keys.indexOf('detail');
     let stmt = this.updateStatements.get(sig);
     if (!stmt) {
       const set = keys.length ? keys.map((k) => `${PATCH_COLS[k][0]} = ?`).join(', ') : 'id = id';
-      const sql = `UPDATE decisions SET ${set} WHERE id = ?${onlyPending ? " AND outcome = 'pending'" : ''} RETURNING ${COLS}`;
+      const returning = detailAt >= 0 ? COLS_NO_DETAIL : COLS;
+      const sql = `UPDATE decisions SET ${set} WHERE id = ?${onlyPending ? " AND outcome = 'pending'" : ''} RETURNING ${returning}`;
       this.updateStatements.set(sig, (stmt = this.db.prepare<unknown[], DecisionRow>(sql)));
     }
     const params = keys.map((k) => (PATCH_COLS[k][1] as (v: unknown) => unknown)(patch[k]));
     params.push(id);
     const row = stmt.get(...params);
+    if (row && detailAt >= 0) row.detail = params[detailAt] as string;
     return row ? toRecord(row) : null;
   }
 
