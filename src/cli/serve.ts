@@ -14,6 +14,9 @@ const USAGE = `usage: ainfera serve [--config PATH] [--host HOST] [--port PORT]
   --host HOST    listen address (else HOST, else config listen.host, default 127.0.0.1)
   --port PORT    listen port (else PORT, else config listen.port, default 4000)`;
 
+/** Signals closer together than this are one request to stop (see `stop`). */
+const DUPLICATE_SIGNAL_MS = 1000;
+
 export async function run(argv: string[], io: CliIo = processIo()): Promise<number> {
   let values: { config?: string; host?: string; port?: string; help?: boolean };
   try {
@@ -66,32 +69,37 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
     return rel && !rel.startsWith('..') ? rel : p;
   };
 
+  // The banner is for the person at the terminal and goes to stderr: stdout carries only the JSON log
+  // lines, so a log pipeline can ingest them whole.
   if (app.fleet) {
-    io.stdout.write(
+    io.stderr.write(
       `SIMULATED provider fleet on ${app.fleet.url}: no API keys are configured, so every model answer, latency and price is simulated.\n`,
     );
   }
   if (app.demo) {
     if (app.demo.apiKey) {
-      io.stdout.write(
+      io.stderr.write(
         `Demo agent "${app.demo.handle}" created with $${formatUsd(config.demo.creditMicros)} of credit. Its API key (shown this once; saved to ${shown(app.demo.keyFile)}, mode 0600):\n  ${app.demo.apiKey}\n`,
       );
     } else if (app.demo.keyFilePresent) {
-      io.stdout.write(`Demo agent "${app.demo.handle}": its API key is in ${shown(app.demo.keyFile)}\n`);
+      io.stderr.write(`Demo agent "${app.demo.handle}": its API key is in ${shown(app.demo.keyFile)}\n`);
     } else {
-      io.stdout.write(`Demo agent "${app.demo.handle}" exists, but its key file ${shown(app.demo.keyFile)} is gone; create a new agent with \`ainfera agents create\`.\n`);
+      io.stderr.write(`Demo agent "${app.demo.handle}" exists, but its key file ${shown(app.demo.keyFile)} is gone; create a new agent with \`ainfera agents create\`.\n`);
     }
   }
-  io.stdout.write(`Ainfera is up: page ${url}/ · GraphQL ${url}/graphql (WebSocket on the same path) · public chain ${url}/v1/audit/public\n`);
+  io.stderr.write(`Ainfera is up: page ${url}/ · GraphQL ${url}/graphql (WebSocket on the same path) · public chain ${url}/v1/audit/public\n`);
 
   return new Promise<number>((resolveExit) => {
-    let stopping = false;
+    let stoppingSince = 0;
     const stop = (signal: NodeJS.Signals) => {
-      if (stopping) {
+      if (stoppingSince) {
+        // Ctrl-C under `npm start` reaches this process twice at once (the terminal signals the whole
+        // process group and tsx relays it too): only a second signal a moment later means "now".
+        if (Date.now() - stoppingSince < DUPLICATE_SIGNAL_MS) return;
         io.stderr.write(`ainfera serve: second ${signal}, exiting now\n`);
         process.exit(130);
       }
-      stopping = true;
+      stoppingSince = Date.now();
       logger.info({ signal }, 'shutting down: finishing in-flight calls, flushing the chain');
       ainfera.close().then(
         () => {
@@ -104,7 +112,9 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
         },
       );
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    // `on`, not `once`: a repeated signal must reach `stop`, never Node's default (instant death
+    // with calls in flight and the chain unflushed).
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
 }

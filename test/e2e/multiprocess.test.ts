@@ -18,7 +18,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 interface Proc {
   child: ChildProcess;
   url: string;
-  stdout: string;
+  /** The human banner (demo key, URLs); stdout carries only JSON log lines. */
+  stderr: string;
 }
 
 async function startServe(configFile: string): Promise<Proc> {
@@ -34,13 +35,13 @@ async function startServe(configFile: string): Promise<Proc> {
   const url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not start in time\n${stdout}\n${stderr}`)), 45_000);
     const check = () => {
-      const m = /Ainfera is up: page (http:\/\/[^/\s]+)\//.exec(stdout);
+      const m = /Ainfera is up: page (http:\/\/[^/\s]+)\//.exec(stderr);
       if (m) {
         clearTimeout(timer);
         resolveUrl(m[1]!);
       }
     };
-    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`serve exited with ${code}\n${stdout}\n${stderr}`));
@@ -49,8 +50,8 @@ async function startServe(configFile: string): Promise<Proc> {
   return {
     child,
     url,
-    get stdout() {
-      return stdout;
+    get stderr() {
+      return stderr;
     },
   };
 }
@@ -103,12 +104,12 @@ afterAll(async () => {
 describe('two server processes on one data directory', () => {
   it('prints the demo key on the first start only and keeps it in a 0600 file', () => {
     const keyFile = join(dir, 'data', 'demo-agent.key');
-    expect(a!.stdout).toMatch(/Demo agent "demo" created .*\n\s+ak_[A-Za-z0-9_-]{43}\n/);
-    expect(b!.stdout).not.toMatch(/ak_[A-Za-z0-9_-]{43}/);
-    expect(b!.stdout).toContain('demo-agent.key');
+    expect(a!.stderr).toMatch(/Demo agent "demo" created .*\n\s+ak_[A-Za-z0-9_-]{43}\n/);
+    expect(b!.stderr).not.toMatch(/ak_[A-Za-z0-9_-]{43}/);
+    expect(b!.stderr).toContain('demo-agent.key');
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);
-    expect(a!.stdout).toMatch(/SIMULATED provider fleet/);
-    expect(a!.stdout).toMatch(/GraphQL http:\/\/127\.0\.0\.1:\d+\/graphql .*public chain http:\/\/127\.0\.0\.1:\d+\/v1\/audit\/public/);
+    expect(a!.stderr).toMatch(/SIMULATED provider fleet/);
+    expect(a!.stderr).toMatch(/GraphQL http:\/\/127\.0\.0\.1:\d+\/graphql .*public chain http:\/\/127\.0\.0\.1:\d+\/v1\/audit\/public/);
   });
 
   it('a subscriber on each process sees the entries appended by both, in one gap-free order', async () => {

@@ -124,16 +124,23 @@ export async function startServerChild(opts: ServerChildOptions): Promise<Server
   const url = await new Promise<string>((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => reject(new Error(`server not up after ${opts.startTimeoutMs ?? 60_000} ms; see ${opts.logFile}`)), opts.startTimeoutMs ?? 60_000);
-    const onData = (b: Buffer): void => {
-      log.write(b);
+    const scan = (b: Buffer): void => {
       if (seen.length < 64 * 1024) seen += b.toString('utf8');
       const m = /Ainfera is up: page (http:\/\/\S+?)\/ /.exec(seen);
       if (m) {
         clearTimeout(timer);
+        child.stderr!.off('data', scan);
         resolve(m[1]!);
       }
     };
+    const onData = (b: Buffer): void => {
+      log.write(b);
+      scan(b);
+    };
+    // The banner is on stderr (already piped to the log); older trees, run via BENCH_SERVER_ROOT, print
+    // it on stdout: scan both.
     child.stdout!.on('data', onData);
+    child.stderr!.on('data', scan);
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`server exited (${code}) before it was up; see ${opts.logFile}`));
