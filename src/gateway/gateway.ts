@@ -6,7 +6,6 @@
 // balance never goes negative; the charge is the answering attempt's cost (never more than the hold);
 // failed attempts are not billed; whatever happens (executor throws, chain append fails, abort), the
 // unspent part of the hold is released exactly once.
-import { randomBytes } from 'node:crypto';
 import { storedPolicy } from '../accounts/accounts.js';
 import { logger } from '../log.js';
 import { ERROR_CLASSES, type ErrorClass } from '../providers/types.js';
@@ -30,6 +29,7 @@ import {
   type RouteValidationError,
 } from './types.js';
 import { decodeCandidates, encodeCandidates, type EncodedCandidates } from './decision-codec.js';
+import { randomHex } from './random-pool.js';
 import { LIMITS, newRequestSalt, requestDigests, validateIdempotencyKey, validateRouteRequest } from './validate.js';
 
 /** Private detail persisted on the decision record (visible to the calling agent and the admin only). */
@@ -75,7 +75,7 @@ const PENDING_WAIT_MS = 150_000;
 
 function newDecisionId(nowMs: number): string {
   // Time-prefixed so ids sort roughly by creation; 64 random bits keep them unguessable.
-  return `d_${nowMs.toString(36)}${randomBytes(8).toString('hex')}`;
+  return `d_${nowMs.toString(36)}${randomHex(8)}`;
 }
 
 function safeInt(n: unknown): number {

@@ -1,9 +1,10 @@
 // Validates and normalizes a RouteRequest before anything is written: bad input returns a
 // ValidationError naming the field (`messages.2.content`), and nothing else happens. The normalized
 // copy holds only known fields, so whatever a caller smuggles in never reaches a provider or the chain.
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { TASK_TYPES, type ChatMessage, type ContentPart, type RouteRequest, type TaskType, type ToolCall, type ToolDefinition } from '../routing/types.js';
+import { randomHex } from './random-pool.js';
 import type { RouteValidationError } from './types.js';
 
 export const LIMITS = {
@@ -306,7 +307,7 @@ export function requestHash(request: RouteRequest): string {
 
 /** A fresh 32-byte salt (hex) for one decision's request commitment. */
 export function newRequestSalt(): string {
-  return randomBytes(32).toString('hex');
+  return randomHex(32);
 }
 
 /**
