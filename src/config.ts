@@ -153,11 +153,15 @@ export const configSchema = z.strictObject({
     .default({ maxBodyBytes: 1_000_000, maxDepth: 12, maxCost: 5_000, subscriberBufferLimit: 10_000 }),
   demo: z
     .strictObject({
-      /** Create a demo agent on first start and write its key to <dataDir>/demo-agent.key (0600). */
-      enabled: z.boolean().default(true),
+      /**
+       * Create a demo agent on first start and write its key to <dataDir>/demo-agent.key (0600).
+       * auto: only while the simulated fleet runs, so a deployment on real providers never gets a funded
+       * demo key it did not ask for.
+       */
+      enabled: z.union([z.literal('auto'), z.boolean()]).default('auto'),
       creditMicros: micros.default(10_000_000),
     })
-    .default({ enabled: true, creditMicros: 10_000_000 }),
+    .default({ enabled: 'auto', creditMicros: 10_000_000 }),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -410,7 +410,9 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       subscriberBufferLimit: config.api.subscriberBufferLimit,
     };
 
-    const demo = config.demo.enabled ? await ensureDemoAgent(store, dataDir, config.demo.creditMicros) : null;
+    // auto: a demo agent only when the simulated fleet serves; never a funded key on real providers unless asked.
+    const demoEnabled = config.demo.enabled === 'auto' ? fleet !== null : config.demo.enabled;
+    const demo = demoEnabled ? await ensureDemoAgent(store, dataDir, config.demo.creditMicros) : null;
 
     let drained: Promise<void> | null = null;
     const drain = () =>

@@ -53,6 +53,9 @@ describe('providers', () => {
       expect(upstream.requests.length).toBe(before + 1);
       const health = (await (await fetch(`${s.url}/health`)).json()) as Json;
       expect(health.simulated).toBe(false);
+      // demo.enabled auto: no funded demo key on a deployment that serves real providers.
+      expect(s.app.demo).toBeNull();
+      expect(await s.app.store.accounts.agentByHandle('demo')).toBeNull();
     } finally {
       await s.close();
     }
