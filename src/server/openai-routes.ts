@@ -18,7 +18,7 @@ export interface OpenAIRoutesDeps {
   gateway: Pick<Gateway, 'routeCall'>;
   /** accounts.authenticate */
   authenticate(apiKey: string | null | undefined): Promise<AgentRecord | null>;
-  catalog: { models(): ModelInfo[]; model(id: string): ModelInfo | undefined; provider?(id: string): unknown };
+  catalog: { models(): ModelInfo[]; model(id: string): ModelInfo | undefined; offerings(): readonly { modelId: string }[]; provider?(id: string): unknown };
   /** Request body limit in bytes (config.api.maxBodyBytes). */
   maxBodyBytes?: number;
   /** `created` of every model in /v1/models (epoch seconds); defaults to when the routes were built. */
@@ -409,17 +409,26 @@ export function createOpenAIRoutes(deps: OpenAIRoutesDeps): Handler {
     res.end();
   }
 
+  // Only what this deployment can serve: a catalog model no configured provider offers is not listed
+  // (pinning it could only end in NoEligibleModel).
+  const served = new Set(deps.catalog.offerings().map((o) => o.modelId));
   function models(res: ServerResponse, id?: string): void {
     if (id === undefined) {
       const data = [
         { id: 'auto', object: 'model', created, owned_by: 'ainfera', name: 'Ainfera router: the model most likely to finish inside your caps' },
-        ...deps.catalog.models().map((m) => modelJson(m, created)),
+        ...deps.catalog
+          .models()
+          .filter((m) => served.has(m.id))
+          .map((m) => modelJson(m, created)),
       ];
       return sendJson(res, 200, { object: 'list', data });
     }
     if (id === 'auto') return sendJson(res, 200, { id: 'auto', object: 'model', created, owned_by: 'ainfera' });
     const m = deps.catalog.model(id);
-    if (!m) return sendError(res, new HttpError(404, `The model ${JSON.stringify(id)} does not exist`, 'invalid_request_error', 'model_not_found', 'model'));
+    if (!m || !served.has(m.id)) {
+      const why = m ? 'is not served by any configured provider' : 'does not exist';
+      return sendError(res, new HttpError(404, `The model ${JSON.stringify(id)} ${why}`, 'invalid_request_error', 'model_not_found', 'model'));
+    }
     sendJson(res, 200, modelJson(m, created));
   }
 
