@@ -58,6 +58,18 @@ export function approxJsonChars(value: unknown, budget = { nodes: 2_000 }): numb
   }
 }
 
+/**
+ * Input tokens to assume for the worst-case cost (the hold and the cost cap). The estimate above is a
+ * typical count, not a bound: code and non-English text run nearer 3 characters a token, and a provider's
+ * chat template adds framing tokens per request. Holding on the estimate meant small calls regularly cost
+ * a few micro-USD more than their hold (charged at the hold: the operator absorbed the rest).
+ */
+export function worstCaseInputTokens(estimatedInputTokens: number): number {
+  return Math.ceil(estimatedInputTokens * WORST_CASE_INPUT_FACTOR) + TEMPLATE_FRAMING_TOKENS;
+}
+const WORST_CASE_INPUT_FACTOR = 1.25;
+const TEMPLATE_FRAMING_TOKENS = 24;
+
 /** Estimated input tokens of a request. */
 export function estimateInputTokens(request: RouteRequest): number {
   let chars = 0;

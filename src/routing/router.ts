@@ -15,7 +15,7 @@ import type { Catalog, CatalogOffering } from '../catalog/catalog.js';
 import { formatMicros, tokenCostMicros } from '../catalog/prices.js';
 import type { Capability } from '../catalog/types.js';
 import { classify } from './classify.js';
-import { DEFAULT_MAX_OUTPUT_TOKENS, EXPECTED_OUTPUT_TOKENS, estimateInputTokens } from './estimate.js';
+import { DEFAULT_MAX_OUTPUT_TOKENS, EXPECTED_OUTPUT_TOKENS, estimateInputTokens, worstCaseInputTokens } from './estimate.js';
 import { predictLatency, type LatencyPrediction } from './latency.js';
 import type { OutcomeCell } from './outcomes.js';
 import { resolvePolicy } from './policy.js';
@@ -136,6 +136,7 @@ export class Router {
     const caps = resolvePolicy(request, taskType, opts.agentPolicy, this.#defaults);
     const reqMask = mask(classification.requires);
     const inputTokens = opts.inputTokens ?? estimateInputTokens(request);
+    const worstInputTokens = worstCaseInputTokens(inputTokens);
     const budget = request.maxOutputTokens ?? this.#defaultMaxOut;
     const defaultOut = EXPECTED_OUTPUT_TOKENS[taskType];
     const exclude = opts.exclude && opts.exclude.length ? new Set(opts.exclude) : null;
@@ -195,7 +196,7 @@ export class Router {
       const price = o.price;
       const inputCost = tokenCostMicros(inputTokens, price.inputPerMTokMicros);
       const expectedCost = inputCost + tokenCostMicros(expOut, price.outputPerMTokMicros);
-      const worstCost = inputCost + tokenCostMicros(maxOut, price.outputPerMTokMicros);
+      const worstCost = tokenCostMicros(worstInputTokens, price.inputPerMTokMicros) + tokenCostMicros(maxOut, price.outputPerMTokMicros);
       predictLatency(s.slot.latency.stats(now), this.#minSamples, o.defaultTtftMs, o.referenceOutputTokensPerSecond, lat);
       const predicted = Math.round(lat.ttftMs + (expOut * 1000) / lat.tokensPerSec);
 

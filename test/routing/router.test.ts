@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { callCostMicros } from '../../src/catalog/prices.js';
 import { resolvePolicy, PolicyError } from '../../src/routing/policy.js';
+import { worstCaseInputTokens } from '../../src/routing/estimate.js';
 import { Router, seededRandom } from '../../src/routing/router.js';
 import { Signals } from '../../src/routing/signals.js';
 import type { PlanOk, RouteRequest, RoutingDefaults } from '../../src/routing/types.js';
@@ -45,7 +46,7 @@ describe('plan: cheapest candidate that clears the bar', () => {
     expect(plan.attempts[1]!.providerId).not.toBe(plan.attempts[0]!.providerId);
   });
 
-  it('costs come from the estimated input, expected output and the full output budget at the current price', () => {
+  it('costs come from the estimated input (with a worst-case margin for the hold), expected output and the full output budget at the current price', () => {
     const { router } = setup();
     const req: RouteRequest = { messages: [{ role: 'user', content: 'x'.repeat(4_000) }], maxOutputTokens: 1_000 };
     const plan = ok(router.plan(req, { now: NOW }));
@@ -53,8 +54,10 @@ describe('plan: cheapest candidate that clears the bar', () => {
     const c = plan.candidates.find((x) => x.providerId === 'groq' && x.modelId === 'gpt-oss-120b')!;
     expect(c.price).toMatchObject({ inputPerMTokMicros: 150_000, outputPerMTokMicros: 600_000, source: 'reference', readAt: NOW });
     expect(c.maxOutputTokens).toBe(1_000);
-    expect(c.worstCaseCostMicros).toBe(callCostMicros(1_004, 1_000, c.price)); // 151 + 600
-    expect(c.worstCaseCostMicros).toBe(751);
+    // Worst case: the input estimate is typical, not a bound, so it is taken x1.25 + 24 template tokens.
+    expect(worstCaseInputTokens(1_004)).toBe(1_279);
+    expect(c.worstCaseCostMicros).toBe(callCostMicros(1_279, 1_000, c.price)); // 192 + 600
+    expect(c.worstCaseCostMicros).toBe(792);
     expect(c.expectedCostMicros).toBe(callCostMicros(1_004, 400, c.price));
     expect(c.predictedLatencyMs).toBe(Math.round(250 + (400 * 1000) / 257));
     expect(c.latencySource).toBe('reference');
