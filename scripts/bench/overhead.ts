@@ -343,7 +343,7 @@ async function main(): Promise<void> {
       machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
       loadAverage1m: { atStart: loadAtStart, fixedRateReps: loadFixed, saturationReps: loadSat, atEnd: loadAtEnd, note: 'shared 2-core machine: other engineers run tests at the same time; load > 2 means the three processes here compete for CPU' },
       setup: {
-        server: '`node bin/ainfera.js serve --config` in a child process, NODE_ENV=production, log level info, embedded SQLite (chain synchronous=FULL), default signing workers, checkpoints every 1 s, no simulated fleet',
+        server: '`node src/server/start.mjs serve --config` (as npm start: the esbuild-bundled server on plain node) in a child process, NODE_ENV=production, log level info, embedded SQLite (chain synchronous=FULL), default signing workers, checkpoints every 1 s, no simulated fleet',
         upstream: 'instant OpenAI-compatible node:http server in its own child process (one write per answer; SSE with 4 content deltas and usage)',
         routing: `model "auto" over ${MODELS.length} catalog models served by the upstream (exploration on, default bar)`,
         loadGenerator: 'undici Pool.dispatch in the parent process; open loop timed from the intended send time (no coordinated omission)',

@@ -1,10 +1,16 @@
 // Child processes of a benchmark: the instant upstream and the Ainfera server each get their own
 // process (own event loop, own RSS and CPU), started and stopped by the benchmark and never left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** The server entry `npm start` uses in `root`: the bundling launcher where it exists, else the bin. */
+function serverEntry(root: string): string {
+  return existsSync(join(root, 'src/server/start.mjs')) ? 'src/server/start.mjs' : 'bin/ainfera.js';
+}
 
 /** Waits for a child to exit, SIGKILLing it after `graceMs`. */
 function stopChild(child: ChildProcess, signal: NodeJS.Signals | null, graceMs: number): Promise<number | null> {
@@ -99,7 +105,8 @@ export interface ServerChildOptions {
 export async function startServerChild(opts: ServerChildOptions): Promise<ServerChild> {
   const log: WriteStream = createWriteStream(opts.logFile, { flags: 'a' });
   const child = track(
-    spawn(process.execPath, [...(opts.nodeArgs ?? []), 'bin/ainfera.js', 'serve', '--config', opts.configFile], {
+    // As `npm start` runs it (the bundled server on plain node); a tree from before that existed runs its bin.
+    spawn(process.execPath, [...(opts.nodeArgs ?? []), serverEntry(opts.root ?? ROOT), 'serve', '--config', opts.configFile], {
       cwd: opts.root ?? ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...opts.env },
