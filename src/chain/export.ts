@@ -66,6 +66,17 @@ export interface ExportProgress {
   checkpoints: number;
 }
 
+/** Every checkpoint of a source, in block-height order (paged reads). */
+export async function readAllCheckpoints(source: Pick<ChainSource, 'checkpoints'>, pageSize: number): Promise<StoredCheckpoint[]> {
+  const cps: StoredCheckpoint[] = [];
+  for (let from = 0; ; ) {
+    const page = await source.checkpoints(from, pageSize);
+    cps.push(...page);
+    if (page.length < pageSize) return cps;
+    from += page.length;
+  }
+}
+
 /**
  * Stream the whole chain as export lines. The snapshot is taken at the latest checkpoint read at the
  * start, extended to every entry present: entries after the last checkpoint are included too.
@@ -79,13 +90,7 @@ export async function* exportLines(source: ChainSource, opts: { pageSize?: numbe
   yield JSON.stringify(keys);
 
   // Checkpoints first into memory (small: one per second of traffic at most), then interleave.
-  const cps: StoredCheckpoint[] = [];
-  for (let from = 0; ; ) {
-    const page = await source.checkpoints(from, pageSize);
-    cps.push(...page);
-    if (page.length < pageSize) break;
-    from += page.length;
-  }
+  const cps = await readAllCheckpoints(source, pageSize);
   let ci = 0;
   let seq = 0;
   const emitCheckpointsUpTo = function* (size: number): Generator<string> {

@@ -11,9 +11,8 @@ import { parseArgs } from 'node:util';
 import { ChainVerifier, VerifierConfigError, type VerifyFailure } from '../chain/verify.js';
 import { parseCheckpoint } from '../chain/checkpoint.js';
 import { nodeCrypto } from '../chain/node-crypto.js';
-import { EXPORT_FORMAT, EXPORT_VERSION, exportLines, type ChainSource } from '../chain/export.js';
+import { EXPORT_FORMAT, EXPORT_VERSION, exportLines, readAllCheckpoints, type ChainSource } from '../chain/export.js';
 import type { Envelope, PublicKeyInfo } from '../chain/types.js';
-import type { StoredCheckpoint } from '../store/port.js';
 import { fetchConsistency, httpSource, openLocalSource } from './chain-source.js';
 import { UsageError, type CliIo } from './io.js';
 
@@ -279,13 +278,7 @@ export async function verifySource(
     if (err instanceof VerifierConfigError) return { ok: false, entries: 0, checkpoints: 0, reason: 'bad_keys', detail: err.message };
     throw err;
   }
-  const cps: StoredCheckpoint[] = [];
-  for (let from = 0; ; ) {
-    const page = await source.checkpoints(from, pageSize);
-    cps.push(...page);
-    if (page.length < pageSize) break;
-    from += page.length;
-  }
+  const cps = await readAllCheckpoints(source, pageSize);
   const tSize = trustedSize(opts.trusted);
   if (tSize !== null && tSize > (cps.at(-1)?.size ?? 0)) {
     const head = await source.entries(tSize - 1, 1);
