@@ -203,7 +203,7 @@ function failureToHttp(r: Exclude<RouteCallResult, RouteSuccess>): HttpError {
         chainSeqs: r.chainSeqs,
       });
     case 'NoEligibleModel':
-      return new HttpError(422, `no eligible model: ${r.message}`, 'invalid_request_error', 'no_eligible_model', null, {
+      return new HttpError(422, r.message, 'invalid_request_error', 'no_eligible_model', null, {
         decisionId: r.decisionId,
         taskType: r.taskType,
         candidates: candidateReasons(r.candidates),
