@@ -23,7 +23,7 @@ const REASONING =
   /\b(?:prove|proof|theorem|lemma|step[- ]by[- ]step|derive|deduce|math|equation|integral|probability|solve|calculate|compute|logic puzzle|riddle|how many|reason (?:about|through)|think carefully)\b|\d\s*[-+*/^]\s*\d+\s*=|[∫∑√≤≥]/;
 const SUMMARIZE = /\b(?:summari[sz]e|summary|summarization|tl;?dr|key points|condense|recap|gist)\b/;
 const DRAFTING =
-  /\b(?:write|draft|compose|pen)\b[^.?!\n]{0,48}\b(?:e-?mail|post|story|letter|essay|blog|article|poem|tweet|announcement|speech|newsletter|message|cover letter|press release|bio|toast|reply)\b/;
+  /\b(?:write|draft|compose|pen)\b[^.?!\n]{0,48}\b(?:e-?mail|post|story|letter|essay|blog|article|poem|haiku|limerick|sonnet|lyrics|slogan|tweet|announcement|speech|newsletter|message|cover letter|press release|bio|toast|reply)\b/;
 
 /** Text of a message's content, bounded to `limit` characters from the start or the end. */
 function textOf(content: string | readonly ContentPart[] | null | undefined): string {

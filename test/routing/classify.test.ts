@@ -40,6 +40,7 @@ describe('classify: task type from the request shape, with the deciding features
     ['tl;dr', user('tl;dr of the meeting notes: we agreed to ship friday'), 'summarization', ['keyword:tl;dr']],
     ['drafting', user('Draft an email to my landlord about the broken heater'), 'drafting', ['drafting:draft an email']],
     ['drafting a story', user('Write a short story about a lighthouse keeper'), 'drafting', ['drafting:write a short story']],
+    ['drafting a haiku', user('Write a haiku about routers'), 'drafting', ['drafting:write a haiku']],
     ['chat', user('hello! how was your weekend?'), 'chat', ['default']],
   ])('%s', (_name, req, taskType, features) => {
     const c = classify(req);
