@@ -5,6 +5,7 @@
 // ~128 MiB RSS instead of ~178 and uses less CPU per call (measured with scripts/bench/overhead.ts).
 // `tsx src/cli.ts serve` and `npx ainfera` keep working unchanged; if bundling fails for any reason
 // this falls back to tsx, so start never breaks because of the bundle.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync } from 'node:fs';
 import process from 'node:process';
 import { fileURLToPath, pathToFileURL, URL } from 'node:url';
@@ -24,7 +25,9 @@ const pinImportMetaUrl = {
   setup(build) {
     build.onLoad({ filter: /\.ts$/ }, (args) => {
       const text = readFileSync(args.path, 'utf8');
-      const contents = text.includes('import.meta.url') ? text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)) : text;
+      // A replacer function, not a string: a checkout path containing `$&` or `$'` must not be expanded.
+      const pinned = JSON.stringify(pathToFileURL(args.path).href);
+      const contents = text.includes('import.meta.url') ? text.replaceAll('import.meta.url', () => pinned) : text;
       return { contents, loader: 'ts' };
     });
   },
@@ -34,7 +37,7 @@ async function bundle() {
   const { build } = await import('esbuild');
   mkdirSync(outDir, { recursive: true });
   // Written aside and renamed: two starts at once never import a half-written file.
-  const tmp = `${outDir}ainfera-cli.${process.pid}.mjs`;
+  const tmp = `${outDir}ainfera-cli.${process.pid}.${randomBytes(4).toString('hex')}.mjs`;
   await build({
     entryPoints: [entry],
     absWorkingDir: root,
