@@ -149,8 +149,12 @@ export const configSchema = z.strictObject({
       graphiql: z.boolean().optional(),
       /** Bounded buffer per chainEvents subscriber before it is closed with an error. */
       subscriberBufferLimit: z.number().int().positive().default(10_000),
+      /** Operations (subscriptions included) running at once on one WebSocket. */
+      maxOperationsPerSocket: z.number().int().positive().default(64),
+      /** Open WebSocket connections; more are refused with 503 (anonymous sockets are allowed). */
+      maxWebSockets: z.number().int().positive().default(2_000),
     })
-    .default({ maxBodyBytes: 1_000_000, maxDepth: 12, maxCost: 5_000, subscriberBufferLimit: 10_000 }),
+    .default({ maxBodyBytes: 1_000_000, maxDepth: 12, maxCost: 5_000, subscriberBufferLimit: 10_000, maxOperationsPerSocket: 64, maxWebSockets: 2_000 }),
   demo: z
     .strictObject({
       /**

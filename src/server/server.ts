@@ -38,6 +38,10 @@ export interface ServerOptions {
     maxCost: number;
     maxAliases?: number;
     maxTokens?: number;
+    /** Operations (subscriptions included) running at once on one WebSocket. Default 64. */
+    maxOperationsPerSocket?: number;
+    /** Open WebSocket connections. Default 2,000. */
+    maxWebSockets?: number;
   };
   /** Serve GraphiQL at GET /graphql (development only). */
   graphiql: boolean;
@@ -273,6 +277,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   http.keepAliveTimeout = 5_000;
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxBodyBytes });
+  const maxOperationsPerSocket = limits.maxOperationsPerSocket ?? 64;
+  const maxWebSockets = limits.maxWebSockets ?? 2_000;
   const sockets = new Set<Socket>();
   http.on('connection', (s: Socket) => {
     sockets.add(s);
@@ -282,6 +288,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const path = (req.url ?? '/').split('?', 1)[0];
     if (shuttingDown || path !== GRAPHQL_PATH) {
       socket.end(`HTTP/1.1 ${shuttingDown ? '503 Service Unavailable' : '404 Not Found'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    // Anonymous sockets are allowed (the chain is public), so their number must be bounded.
+    if (wss.clients.size >= maxWebSockets) {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
@@ -301,6 +312,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         }
       },
       onSubscribe: async (ctx, _id, payload) => {
+        // graphql-ws lists this socket's running operations (this one included) and drops each when it
+        // ends: without a bound, one anonymous socket could open subscriptions until memory runs out.
+        if (Object.keys(ctx.subscriptions).length > maxOperationsPerSocket) {
+          return [
+            new GraphQLError(`at most ${maxOperationsPerSocket} operations may run at once on one connection`, {
+              extensions: { code: 'TOO_MANY_OPERATIONS' },
+            }),
+          ];
+        }
         const caller = (ctx.extra as WsExtra).caller ?? { agent: null, adminToken: null };
         const env = yoga.getEnveloped({ wsCaller: caller, params: payload } as unknown as ServerContext);
         // Parse and validate never throw out of here: an error array answers this operation only,
