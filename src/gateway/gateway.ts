@@ -4,7 +4,8 @@
 //
 // Money invariants: the hold is taken atomically by the store before any provider is called, so the
 // balance never goes negative; the charge is the answering attempt's cost (never more than the hold);
-// failed attempts are not billed; whatever happens (executor throws, chain append fails, abort), the
+// failed attempts are not billed, except an attempt the caller aborted after the provider had the request
+// (the provider bills what it generated); whatever happens (executor throws, chain append fails, abort), the
 // unspent part of the hold is released exactly once.
 import { storedPolicy } from '../accounts/accounts.js';
 import { logger } from '../log.js';
@@ -100,7 +101,8 @@ export function toAttemptView(a: ExecutedAttempt, i: number): AttemptView {
     latencyMs: safeInt(a.latencyMs ?? r?.totalMs),
     ttftMs: a.ttftMs ?? r?.ttftMs ?? null,
     usage: usage ?? null,
-    costMicros: ok ? safeInt(a.costMicros) : 0,
+    // Failed attempts are free, except one the caller aborted after the provider had the request.
+    costMicros: ok || cls === 'aborted' ? safeInt(a.costMicros) : 0,
   };
 }
 
@@ -437,8 +439,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const model = out.modelId ?? null;
       const provider = out.providerId ?? null;
       const answered = out.ok && model !== null && provider !== null;
-      const cost = answered ? chargeFor(out.costMicros, holdMicros) : 0;
-      if (answered && cost !== out.costMicros) {
+      const aborted = !answered && (out.aborted ?? (opts.signal?.aborted === true || attemptViews.some((a) => a.errorClass === 'aborted')));
+      // An aborted call pays for what the provider had generated when the caller left (the executor prices
+      // it; 0 when the abort came before the request went out). Other failures are free.
+      const billable = answered || (aborted && typeof out.costMicros === 'number' && out.costMicros > 0);
+      const cost = billable ? chargeFor(out.costMicros, holdMicros) : 0;
+      if (billable && cost !== out.costMicros) {
         // Prices moved, the provider overran max tokens or reported unusable usage: never charge beyond the hold.
         logger.warn({ decision: decisionId, costMicros: out.costMicros, holdMicros }, 'cost unusable or above the hold; charging the hold');
       }
@@ -496,7 +502,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
           null,
         );
       }
-      const aborted = out.aborted ?? (opts.signal?.aborted === true || attemptViews.some((a) => a.errorClass === 'aborted'));
+      if (cost > 0) {
+        const charged = [...attemptViews].reverse().find((a) => a.errorClass === 'aborted');
+        if (charged) charged.costMicros = cost;
+      }
       const message =
         out.message ??
         (aborted
@@ -505,7 +514,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
             ? `all ${attemptViews.length} attempts failed: ${attemptViews.map((a) => `${a.provider}/${a.model} ${a.errorClass ?? 'error'}`).join(', ')}`
             : 'no attempt could be made');
       return await finish(
-        { type: 'AllAttemptsFailed', decisionId, message, attempts: attemptViews, aborted, costMicros: 0, decision, chainSeqs: [], replayed: false },
+        { type: 'AllAttemptsFailed', decisionId, message, attempts: attemptViews, aborted, costMicros: cost, decision, chainSeqs: [], replayed: false },
         {}, // settled above
         decision,
         message,

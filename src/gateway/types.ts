@@ -110,7 +110,7 @@ export interface RouteAllAttemptsFailed extends ResultBase {
   attempts: AttemptView[];
   /** True when the caller aborted (client disconnect). */
   aborted: boolean;
-  /** Always 0 today: failed attempts are not billed. */
+  /** 0 (failed attempts are not billed), except when the caller aborted after a provider had the request: what that attempt used, capped at the hold. */
   costMicros: number;
   decision: DecisionView;
 }

@@ -120,7 +120,7 @@ export interface ExecuteInput {
   limits?: Partial<ExecutionLimits>;
 }
 
-/** One provider call as it happened. Failed attempts carry costMicros 0: they are not billed. */
+/** One provider call as it happened. Failed attempts carry costMicros 0 (not billed), except one the caller aborted after sending. */
 export interface ExecutedAttempt {
   n: number;
   modelId: string;
@@ -172,7 +172,10 @@ export interface ExecuteResult {
   /** The answering attempt's usage only. */
   usage: Usage | null;
   usageEstimated: boolean;
-  /** What the caller is billed: the answering attempt at its price (0 on failure). Integer micro-USD. */
+  /**
+   * What the caller is billed: the answering attempt at its price; on failure 0, except for an attempt the
+   * caller aborted after the request was sent (abortedAttemptCost). Integer micro-USD, not capped at the hold.
+   */
   costMicros: number;
   /** Provider cost of failed attempts that reported usage (not billed to the caller; counted against the budget). */
   wastedMicros: number;
@@ -464,6 +467,8 @@ export class Executor {
         };
       }
       const startedAt = this.now();
+      // From here the provider has (or may have) the request: an abort no longer makes the attempt free.
+      const requestSent = signal?.aborted !== true;
       const r = await adapter.call(callOpts);
       const price = priceOf(cand);
       const n = attempts.length + 1;
@@ -526,7 +531,10 @@ export class Executor {
       // Failure: never billed as a completion; what the provider reported using counts against the budget.
       const e = r.error;
       lastError = e;
-      if (r.partialUsage) wastedMicros += callCostMicros(r.partialUsage.inputTokens, r.partialUsage.outputTokens, price);
+      // Except when the caller went away after the request was out: the provider bills the tokens it
+      // generated, so the caller pays for them (uncapped here; the gateway caps every charge at the hold).
+      const billed = e.class === 'aborted' && requestSent ? abortedAttemptCost(r.partialUsage, inputTokens, sentThisAttempt, price) : null;
+      if (r.partialUsage && !billed) wastedMicros += callCostMicros(r.partialUsage.inputTokens, r.partialUsage.outputTokens, price);
       attempts.push({
         n,
         modelId: cand.modelId,
@@ -537,8 +545,8 @@ export class Executor {
         status: e.status ?? null,
         latencyMs: r.totalMs,
         ttftMs: r.ttftMs,
-        usage: r.partialUsage,
-        costMicros: 0,
+        usage: r.partialUsage ?? billed?.usage ?? null,
+        costMicros: billed?.costMicros ?? 0,
         kind,
         waitedMs: waited,
         adjustments: r.adjustments,
@@ -549,6 +557,12 @@ export class Executor {
       if (e.retryAfterMs !== undefined) fields.retryAfterMs = e.retryAfterMs;
       if (r.ttftMs !== null) fields.ttftMs = r.ttftMs;
       if (sentThisAttempt > 0) fields.streamedChars = sentThisAttempt;
+      if (billed) {
+        fields.inputTokens = billed.usage.inputTokens;
+        fields.outputTokens = billed.usage.outputTokens;
+        fields.costMicros = billed.costMicros;
+        if (!r.partialUsage) fields.usageEstimated = 1;
+      }
       emit({ kind: 'provider_error', ...route(cand), fields });
       lastReason = e.detail === 'prefill_rejected' || e.detail === 'system_role_rejected' ? e.detail : e.class;
 
@@ -642,7 +656,8 @@ export class Executor {
         finishReason: 'error',
         usage: null,
         usageEstimated: false,
-        costMicros: 0,
+        // Only an attempt the caller aborted after sending is billed (at most one: an abort stops the walk).
+        costMicros: attempts.reduce((sum, a) => sum + a.costMicros, 0),
         wastedMicros,
         attempts,
         skipped,
@@ -720,6 +735,21 @@ export class Executor {
         return e.retryable ? { action: 'failover' } : { action: 'stop', reason: 'not_retryable' };
     }
   }
+}
+
+/**
+ * What an attempt the caller aborted after the request went out cost: the provider's reported usage when
+ * it sent any, else the plan's input estimate plus the output forwarded to the caller (4 characters a
+ * token, rounded up). Integer micro-USD.
+ */
+export function abortedAttemptCost(
+  partialUsage: Usage | null,
+  estimatedInputTokens: number,
+  forwardedChars: number,
+  price: { inputPerMTokMicros: number; outputPerMTokMicros: number },
+): { usage: Usage; costMicros: number } {
+  const usage: Usage = partialUsage ?? { inputTokens: estimatedInputTokens, outputTokens: Math.ceil(forwardedChars / 4) };
+  return { usage, costMicros: callCostMicros(usage.inputTokens, usage.outputTokens, price) };
 }
 
 function describeFailure(reason: StopReason, e: ProviderError | null, attempts: number, skipped: number): string {

@@ -244,6 +244,19 @@ describe('routeCall', () => {
     expect(successes.reduce((s, r) => s + r.costMicros, 0)).toBe(credit - final);
   });
 
+  it('charges nothing for a call aborted before any request reached a provider', async () => {
+    const { record } = await h.agent('gw-abort-early', 5_000_000);
+    const calls = h.fleet.requests.length;
+    const ac = new AbortController();
+    ac.abort();
+    const r = await h.gateway.routeCall(record, chat('gone before it started'), { signal: ac.signal });
+    expect(r).toMatchObject({ type: 'AllAttemptsFailed', aborted: true, costMicros: 0 });
+    expect(h.fleet.requests.length).toBe(calls);
+    expect(await h.balance(record.id)).toBe(5_000_000);
+    const [d] = await h.store.decisions.byIds([(r as { decisionId: string }).decisionId]);
+    expect(d).toMatchObject({ outcome: 'failed', costMicros: 0 });
+  });
+
   it('replays an idempotency key without calling again, and refuses the key for another request', async () => {
     const { record } = await h.agent('gw-idem', 5_000_000);
     const first = ok(await h.gateway.routeCall(record, chat('idempotent call'), { idempotencyKey: 'order-42' }));

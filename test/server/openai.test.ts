@@ -2,7 +2,9 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlanOk, RouteRequest } from '../../src/routing/types.js';
-import { startHarness, type Harness } from '../gateway/harness.js';
+import type { DecisionDetail } from '../../src/gateway/gateway.js';
+import type { DecisionRecord } from '../../src/store/port.js';
+import { parsedCanonical, startHarness, type Harness } from '../gateway/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -252,12 +254,90 @@ describe('POST /v1/chat/completions with the openai client', () => {
       }
       expect(d?.outcome).toBe('failed');
       expect(JSON.stringify(d?.detail)).toContain('aborted');
-      expect(await h.balance(record.id)).toBe(5_000_000);
+      // The provider had the request: the estimated input is billed (no output was forwarded), within the hold.
+      expect(d!.costMicros).toBeGreaterThan(0);
+      expect(d!.costMicros).toBeLessThanOrEqual(d!.holdMicros);
+      expect(await h.balance(record.id)).toBe(5_000_000 - d!.costMicros);
     } finally {
       rule.remove();
     }
   });
+
+  it('bills a caller who disconnects mid-stream for the output it received, within the hold', async () => {
+    const credit = 5_000_000;
+    const { record, apiKey } = await h.agent('oa-abort-paid', credit);
+    const rule = stallGlm(5);
+    try {
+      const chars = await abortMidStream(apiKey, { model: 'glm-4.6', messages: [{ role: 'user', content: 'write me a long story' }], stream: true });
+      expect(chars).toBeGreaterThan(0);
+      const d = await settledDecision(record.id);
+      expect(d.outcome).toBe('failed');
+      const balance = await h.balance(record.id);
+      expect(balance).toBeLessThan(credit);
+      expect(credit - balance).toBeLessThanOrEqual(d.holdMicros);
+      expect(credit - balance).toBe(d.costMicros);
+      const entries = parsedCanonical(await h.chainText()).filter((e) => e.decision === d.id);
+      const refunded = entries.find((e) => e.kind === 'refunded')!;
+      expect(refunded).toMatchObject({ holdMicros: d.holdMicros, costMicros: d.costMicros, refundMicros: d.holdMicros - d.costMicros });
+      const aborted = entries.find((e) => e.kind === 'provider_error' && e.errorClass === 'aborted')!;
+      expect(Number.isSafeInteger(aborted.costMicros)).toBe(true);
+      expect(aborted.costMicros).toBe(d.costMicros);
+      expect(aborted.outputTokens).toBeGreaterThan(0);
+      const attempts = (d.detail as DecisionDetail).decision!.attempts;
+      expect(attempts.find((a) => a.errorClass === 'aborted')?.costMicros).toBe(d.costMicros);
+    } finally {
+      rule.remove();
+    }
+  });
+
 });
+
+/** Streams a little of glm-4.6's answer, then holds the connection silent (a slow stream). */
+function stallGlm(afterTokens: number): { remove(): void; hits: number } {
+  const offering = h.catalog.offerings().find((o) => o.modelId === 'glm-4.6')!;
+  return h.fleet.inject({ providerId: offering.providerId, model: offering.upstreamModel, fault: { kind: 'stall_mid_stream', afterTokens } });
+}
+
+/** Starts a streamed call, reads until some content arrived, then hangs up. Returns the content characters read. */
+async function abortMidStream(apiKey: string, body: unknown, headers: Record<string, string> = {}): Promise<number> {
+  const ac = new AbortController();
+  const res = await fetch(`${h.baseURL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}`, ...headers },
+    body: JSON.stringify(body),
+    signal: ac.signal,
+  });
+  expect(res.status).toBe(200);
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  let chars = 0;
+  while (chars === 0) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error('the stream ended before any content');
+    text += decoder.decode(value, { stream: true });
+    const events = text.split('\n\n');
+    text = events.pop()!;
+    for (const ev of events) {
+      if (!ev.startsWith('data: ') || ev === 'data: [DONE]') continue;
+      const chunk = JSON.parse(ev.slice(6)) as { choices?: { delta?: { content?: string } }[] };
+      chars += chunk.choices?.[0]?.delta?.content?.length ?? 0;
+    }
+  }
+  ac.abort();
+  await reader.cancel().catch(() => undefined);
+  return chars;
+}
+
+/** The agent's newest decision once it is no longer pending. */
+async function settledDecision(agentId: string): Promise<DecisionRecord> {
+  for (let i = 0; i < 250; i++) {
+    const d = (await h.store.decisions.list({ agentId }, 1)).items[0];
+    if (d && d.outcome !== 'pending') return d;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('the decision did not settle');
+}
 
 describe('tools, stream endings and failures', () => {
   const tools: OpenAI.ChatCompletionTool[] = [

@@ -237,8 +237,11 @@ describe('cancellation and shutdown', () => {
         if (outcome === 'pending') await new Promise((r) => setTimeout(r, 25));
       }
       expect(outcome).toBe('failed');
+      // The provider had the request, so its estimated input is billed (within the hold); the rest comes back.
+      const [d] = (await srv.app.store.decisions.list({ agentId: id }, 1)).items;
+      expect(d!.costMicros).toBeLessThanOrEqual(d!.holdMicros);
       const [agent] = await srv.app.store.accounts.agentsByIds([id]);
-      expect(agent?.balanceMicros).toBe(5_000_000);
+      expect(agent?.balanceMicros).toBe(5_000_000 - d!.costMicros);
       for (const r of rules) r.remove();
     } finally {
       await srv.close();
