@@ -207,7 +207,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     return p;
   }
 
-  async function replay(agent: AgentRecord, d: DecisionRecord, hash: string, opts: RouteCallOptions): Promise<RouteCallResult> {
+  /** The stored answer for a used key, or null when that call's caller went away and the key was released (run fresh). */
+  async function replay(agent: AgentRecord, d: DecisionRecord, hash: string, opts: RouteCallOptions): Promise<RouteCallResult | null> {
     let rec: DecisionRecord | null = d;
     // Another process may still be running it: wait for it to finish, but no longer than a call can
     // last (a record left pending by a crashed process is answered at once once that time has passed).
@@ -218,6 +219,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
     const detail = rec?.detail as DecisionDetail | null | undefined;
     if (!rec || rec.agentId !== agent.id) throw new Error('idempotent decision vanished');
+    if (rec.outcome !== 'pending' && rec.idempotencyKey !== (opts.idempotencyKey ?? null)) return null;
     if (detail?.requestHash !== undefined && detail.requestHash !== hash) {
       return { type: 'ValidationError', field: 'idempotencyKey', message: 'idempotencyKey: already used with a different request' };
     }
@@ -239,15 +241,27 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
     if (key !== null) {
       const mapKey = `${agent.id}\u0000${key}`;
-      const running = byKey.get(mapKey);
-      if (running) {
-        const first = await running;
-        if (first.type === 'ValidationError') return first;
-        const [d] = await store.decisions.byIds([first.decisionId]);
-        return d ? replay(agent, d, hash, opts) : first;
+      // Loops only when the call found under the key ended because its caller went away (the key was
+      // released): then this call runs fresh, unless another waiter has started the fresh run first.
+      for (;;) {
+        const running = byKey.get(mapKey);
+        if (running) {
+          const first = await running;
+          if (first.type === 'ValidationError') return first;
+          const [d] = await store.decisions.byIds([first.decisionId]);
+          if (!d) return first;
+          const replayed = await replay(agent, d, hash, opts);
+          if (replayed) return replayed;
+          continue;
+        }
+        const existing = await store.decisions.byIdempotencyKey(agent.id, key);
+        if (existing) {
+          const replayed = await replay(agent, existing, hash, opts);
+          if (replayed) return replayed;
+          continue;
+        }
+        if (!byKey.has(mapKey)) break;
       }
-      const existing = await store.decisions.byIdempotencyKey(agent.id, key);
-      if (existing) return replay(agent, existing, hash, opts);
       const p = track(run(agent, request, { hash, salt, commitment: commitment! }, key, opts));
       byKey.set(mapKey, p);
       try {
@@ -322,7 +336,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       // Another process took the same idempotency key a moment ago: answer with its result.
       if (key !== null && err instanceof StoreConflictError) {
         const other = await store.decisions.byIdempotencyKey(agent.id, key);
-        if (other) return replay(agent, other, hash, opts);
+        const replayed = other ? await replay(agent, other, hash, opts) : null;
+        if (replayed) return replayed;
       }
       throw err;
     }
@@ -459,6 +474,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
         costMicros: cost,
         holdMicros,
         taskType: plan.taskType,
+        // The caller went away: nobody got this result, so it is not replayable and a retry with the key
+        // runs fresh. Cleared in the same write that settles, so no replay ever sees it settled with the key.
+        ...(aborted && key !== null ? { idempotencyKey: null } : {}),
       });
       if (!settled) {
         held = 0; // the settler released it

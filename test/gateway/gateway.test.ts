@@ -257,6 +257,42 @@ describe('routeCall', () => {
     expect(d).toMatchObject({ outcome: 'failed', costMicros: 0 });
   });
 
+  it('runs a waiting duplicate fresh when the call it waited for was aborted by its caller', async () => {
+    const credit = 5_000_000;
+    const { record } = await h.agent('gw-idem-abort', credit);
+    const req = chat('dropped then retried', { pin: { model: 'glm-4.6' } });
+    const offering = h.catalog.offerings().find((o) => o.modelId === 'glm-4.6')!;
+    // Only the first request stalls after a few tokens; the retry gets a normal answer.
+    const rule = h.fleet.inject({ providerId: offering.providerId, model: offering.upstreamModel, fault: { kind: 'stall_mid_stream', afterTokens: 5 }, times: 1 });
+    try {
+      const ac = new AbortController();
+      let retry: Promise<RouteCallResult> | null = null;
+      const first = await h.gateway.routeCall(record, req, {
+        idempotencyKey: 'drop-1',
+        signal: ac.signal,
+        onDelta: () => {
+          // A duplicate arrives while the first is still running (it waits for it), then the first caller leaves.
+          retry ??= h.gateway.routeCall(record, req, { idempotencyKey: 'drop-1' });
+          setTimeout(() => ac.abort(), 5);
+        },
+      });
+      expect(first).toMatchObject({ type: 'AllAttemptsFailed', aborted: true });
+      const r = ok(await retry!);
+      expect(r.replayed).toBe(false);
+      expect(r.decisionId).not.toBe((first as { decisionId: string }).decisionId);
+      const [dropped] = await h.store.decisions.byIds([(first as { decisionId: string }).decisionId]);
+      expect(dropped).toMatchObject({ outcome: 'failed', idempotencyKey: null });
+      expect(await h.balance(record.id)).toBe(credit - dropped!.costMicros - r.costMicros);
+      // The key now belongs to the retry: a third call replays it.
+      const again = ok(await h.gateway.routeCall(record, req, { idempotencyKey: 'drop-1' }));
+      expect([again.replayed, again.decisionId]).toEqual([true, r.decisionId]);
+      // Same key, different request: still refused.
+      expect(await h.gateway.routeCall(record, chat('something else'), { idempotencyKey: 'drop-1' })).toMatchObject({ type: 'ValidationError', field: 'idempotencyKey' });
+    } finally {
+      rule.remove();
+    }
+  });
+
   it('replays an idempotency key without calling again, and refuses the key for another request', async () => {
     const { record } = await h.agent('gw-idem', 5_000_000);
     const first = ok(await h.gateway.routeCall(record, chat('idempotent call'), { idempotencyKey: 'order-42' }));

@@ -290,6 +290,37 @@ describe('POST /v1/chat/completions with the openai client', () => {
     }
   });
 
+  it('runs a retry with the same Idempotency-Key fresh after the first call was dropped', async () => {
+    const credit = 5_000_000;
+    const { record, apiKey } = await h.agent('oa-abort-retry', credit);
+    const params = { model: 'glm-4.6', messages: [{ role: 'user' as const, content: 'retry me after a drop' }], max_tokens: 48 };
+    const rule = stallGlm(5);
+    let dropped: DecisionRecord;
+    try {
+      await abortMidStream(apiKey, { ...params, stream: true }, { 'Idempotency-Key': 'job-drop' });
+      dropped = await settledDecision(record.id);
+    } finally {
+      rule.remove();
+    }
+    expect(dropped.outcome).toBe('failed');
+    const calls = h.fleet.requests.length;
+    const { data, response } = await client(apiKey).chat.completions.create(params, { headers: { 'Idempotency-Key': 'job-drop' } }).withResponse();
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-ainfera-replayed')).not.toBe('true');
+    const decisionId = response.headers.get('x-ainfera-decision-id')!;
+    expect(decisionId).not.toBe(dropped.id);
+    expect(data.choices[0]!.message.content?.length).toBeGreaterThan(0);
+    expect(h.fleet.requests.length).toBe(calls + 1);
+    const [fresh] = await h.store.decisions.byIds([decisionId]);
+    expect(fresh).toMatchObject({ outcome: 'completed', idempotencyKey: 'job-drop' });
+    // Charged once for the retry, plus what the dropped call had used.
+    expect(await h.balance(record.id)).toBe(credit - dropped.costMicros - fresh!.costMicros);
+    // The key now replays the retry's answer.
+    const again = await client(apiKey).chat.completions.create(params, { headers: { 'Idempotency-Key': 'job-drop' } }).withResponse();
+    expect(again.response.headers.get('x-ainfera-replayed')).toBe('true');
+    expect(again.response.headers.get('x-ainfera-decision-id')).toBe(decisionId);
+    expect(h.fleet.requests.length).toBe(calls + 1);
+  });
 });
 
 /** Streams a little of glm-4.6's answer, then holds the connection silent (a slow stream). */
