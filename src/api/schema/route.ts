@@ -370,7 +370,8 @@ const InsufficientCreditRef = builder.objectRef<RouteInsufficientCredit>('Insuff
 });
 
 const AllAttemptsFailedRef = builder.objectRef<RouteAllAttemptsFailed>('AllAttemptsFailed').implement({
-  description: 'Every attempt failed (each with its error class); failed attempts are not billed.',
+  description:
+    'Every attempt failed (each with its error class). Failed attempts are not billed; an attempt the caller abandoned after the request reached the provider is (its partial usage, at most the hold).',
   fields: (t) => ({
     message: t.exposeString('message'),
     aborted: t.boolean({ description: 'True when the caller went away.', resolve: (r) => r.aborted }),
