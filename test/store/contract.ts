@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentRecord, DecisionRecord, Store, StoredEntry } from '../../src/store/port.js';
 import { StoreConflictError, StoreInputError, StoreNotFoundError } from '../../src/store/port.js';
-import { assertLinked, headOf, makeEntries, sleep, until } from './helpers.js';
+import { appendBatchesWithRetry, assertLinked, headOf, makeEntries, sleep, until } from './helpers.js';
 
 export interface StoreBacking {
   /** A new Store instance on this backing (same data directory / same database). */
@@ -163,23 +163,7 @@ export function describeStoreContract(name: string, makeBacking: () => Promise<S
 
       itCase('concurrent appenders', async () => {
         const s2 = await open();
-        const writer = async (st: Store, tag: string, batches: number) => {
-          let head = await st.chain.head();
-          let written = 0;
-          let refused = 0;
-          while (written < batches) {
-            const batch = makeEntries(head, 1 + (written % 3), `${tag}${written}`);
-            const r = await st.chain.append(head, batch);
-            if (r.ok) {
-              head = headOf(batch);
-              written++;
-            } else {
-              head = r.head;
-              refused++;
-            }
-          }
-          return refused;
-        };
+        const writer = (st: Store, tag: string, batches: number) => appendBatchesWithRetry(st, tag, batches, 3);
         await Promise.all([writer(s, 'p', 12), writer(s2, 'q', 12), writer(s, 'r', 12)]);
         const all = await s2.chain.entries(0, 1000);
         assertLinked(all);

@@ -1,6 +1,6 @@
 // Test helpers: real-looking chain entries (JCS-style canonical text, RFC 9162 leaf hashes, prev links).
 import { createHash, randomBytes } from 'node:crypto';
-import type { ChainHeadRef, StoredEntry } from '../../src/store/port.js';
+import type { ChainHeadRef, Store, StoredEntry } from '../../src/store/port.js';
 
 export const GENESIS = `0x${'0'.repeat(64)}`;
 
@@ -51,3 +51,30 @@ export async function until(cond: () => boolean, timeoutMs = 10_000, what = 'con
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Append `batches` batches (sizes 1..cycle, repeating) through `store`, re-reading the head whenever
+ * another writer got there first, as a real sequencer does. Returns how many appends were refused.
+ */
+export async function appendBatchesWithRetry(
+  store: Pick<Store, 'chain'>,
+  tag: string,
+  batches: number,
+  cycle: number,
+): Promise<{ written: number; refused: number }> {
+  let head = await store.chain.head();
+  let written = 0;
+  let refused = 0;
+  while (written < batches) {
+    const batch = makeEntries(head, 1 + (written % cycle), `${tag}${written}`);
+    const r = await store.chain.append(head, batch);
+    if (r.ok) {
+      head = headOf(batch);
+      written++;
+    } else {
+      head = r.head;
+      refused++;
+    }
+  }
+  return { written, refused };
+}
