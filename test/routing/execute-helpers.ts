@@ -2,7 +2,7 @@
 // the catalog's offerings over loopback, real adapters, a fake clock for the breaker and the waits.
 import { Catalog } from '../../src/catalog/catalog.js';
 import { AdapterRegistry } from '../../src/providers/registry.js';
-import { simModelsFromOfferings, startSimFleet, type SimFleet } from '../../src/providers/sim-fleet.js';
+import { simModelsFromOfferings, startSimFleet, type SimFault, type SimFleet } from '../../src/providers/sim-fleet.js';
 import { Executor, type ExecEvent, type ExecuteInput, type ExecuteResult, type ExecutionLimits } from '../../src/routing/execute.js';
 import { Router } from '../../src/routing/router.js';
 import { Signals, type SignalsOptions } from '../../src/routing/signals.js';
@@ -40,6 +40,13 @@ export async function startWorld(): Promise<World> {
       await fleet.close();
     },
   };
+}
+
+/** Inject a fault for one "provider/model" catalog key (translated to the provider's upstream model id). */
+export function injectFault(w: World, key: string, fault: SimFault, times?: number): void {
+  const [providerId, modelId] = key.split('/') as [string, string];
+  const model = w.catalog.offering(providerId, modelId)!.upstreamModel;
+  w.fleet.inject({ providerId, model, fault, ...(times !== undefined ? { times } : {}) });
 }
 
 export interface Harness {

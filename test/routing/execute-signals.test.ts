@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimFault } from '../../src/providers/sim-fleet.js';
 import type { AttemptReport } from '../../src/routing/types.js';
-import { ask, harness, startWorld, type World } from './execute-helpers.js';
+import { ask, harness, injectFault, startWorld, type World } from './execute-helpers.js';
 
 let w: World;
 beforeAll(async () => {
@@ -15,10 +15,7 @@ afterAll(async () => {
   await w.close();
 });
 
-function fault(key: string, f: SimFault): void {
-  const [providerId, modelId] = key.split('/') as [string, string];
-  w.fleet.inject({ providerId, model: w.catalog.offering(providerId, modelId)!.upstreamModel, fault: f });
-}
+const fault = (key: string, f: SimFault): void => injectFault(w, key, f);
 
 /** A harness whose signals record every report (and still do their real work). */
 function recording() {

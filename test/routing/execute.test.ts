@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimFault } from '../../src/providers/sim-fleet.js';
 import type { RouteRequest } from '../../src/routing/types.js';
-import { ask, harness, kinds, PROMPT_MARKER, startWorld, type World } from './execute-helpers.js';
+import { ask, harness, injectFault, kinds, PROMPT_MARKER, startWorld, type World } from './execute-helpers.js';
 
 let w: World;
 beforeAll(async () => {
@@ -23,11 +23,7 @@ function split(key: string): { providerId: string; modelId: string } {
   const [providerId, modelId] = key.split('/') as [string, string];
   return { providerId, modelId };
 }
-function fault(key: string, f: SimFault, times?: number): void {
-  const { providerId, modelId } = split(key);
-  const model = w.catalog.offering(providerId, modelId)!.upstreamModel;
-  w.fleet.inject({ providerId, model, fault: f, ...(times !== undefined ? { times } : {}) });
-}
+const fault = (key: string, f: SimFault, times?: number): void => injectFault(w, key, f, times);
 function hits(key: string): number {
   const { providerId, modelId } = split(key);
   return w.fleet.count({ providerId, model: w.catalog.offering(providerId, modelId)!.upstreamModel });
