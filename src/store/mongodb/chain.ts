@@ -46,17 +46,8 @@ const SAFETY_POLL_MS = 1000;
 /** The batch travels inside its link document: stay well under MongoDB's 16 MB document limit. */
 const MAX_BATCH_BYTES = 12 * 1024 * 1024;
 
-export interface EntryDoc {
-  _id: number;
-  hash: string;
-  sig: string;
-  keyId: string;
-  canonical: string;
-  kind: string;
-  agent: string;
-  decision: string;
-  time: string;
-}
+/** A stored entry as a document: `_id` is the seq (the unique index that arbitrates between writers). */
+export type EntryDoc = Omit<StoredEntry, 'seq'> & { _id: number };
 
 /** The successor claim of seq `_id` (-1: the first batch). `docs` is dropped once materialized. */
 interface LinkDoc {
