@@ -123,6 +123,18 @@ interface Sealed {
   timeMs: number;
 }
 
+export interface AppendOptions {
+  /**
+   * Nobody waits for this entry to be durable right now: let it wait (at most `lingerMs`) for the entries
+   * that follow, so they share one commit. A routed call's pre-call entries (request, routed, debited)
+   * linger while the provider answers; the call then asks for its batch with commitNow() and everything
+   * it wrote lands in one fsync instead of two or three, each of which blocks the event loop. Order,
+   * sequencing and "acknowledged only once durable" are unchanged: a lingering entry is simply committed
+   * later. An append without linger (or commitNow(), flush(), close()) commits whatever is queued.
+   */
+  linger?: boolean;
+}
+
 export interface ChainAppenderOptions {
   chain: ChainStore;
   keys: ChainKeys;
@@ -132,6 +144,11 @@ export interface ChainAppenderOptions {
   maxQueue?: number;
   /** Entries per store write (default 4096). */
   maxBatch?: number;
+  /**
+   * Longest an append made with `{ linger: true }` waits for company before its batch is committed
+   * (default 10 ms). See AppendOptions.
+   */
+  lingerMs?: number;
   /** Worker threads that sign (default: one per core, at most 4, when there is a second core; else 0 = in-thread). */
   signingWorkers?: number;
   /** Clock, ms since the epoch (tests). */
@@ -157,6 +174,9 @@ export class ChainAppender {
   private readonly maxQueue: number;
   private readonly maxBatch: number;
   private readonly now: () => number;
+  private readonly lingerMs: number;
+  /** Pending lingering entries' deadline: starts the loop when nothing else did. */
+  private lingerTimer: NodeJS.Timeout | null = null;
   /** Only the tree's right edge (O(log n) memory): enough for checkpoint roots; proofs live in ProofService. */
   private readonly tree = new MerkleFrontier(nodeCrypto);
   private headRef: ChainHeadRef | null = null;
@@ -180,6 +200,8 @@ export class ChainAppender {
     this.maxQueue = opts.maxQueue ?? 100_000;
     this.maxBatch = opts.maxBatch ?? 4096;
     this.now = opts.now ?? Date.now;
+    this.lingerMs = opts.lingerMs ?? 10;
+    if (!Number.isFinite(this.lingerMs) || this.lingerMs < 0) throw new RangeError(`lingerMs must be a non-negative number of milliseconds, got ${String(opts.lingerMs)}`);
   }
 
   /** Recovers head, Merkle tree and latest checkpoint from the store, starts signers and the checkpoint timer. */
@@ -216,7 +238,7 @@ export class ChainAppender {
    * ChainInputError for a malformed event, ChainBackpressureError when the queue is full, ChainClosedError
    * after close(); later with ChainStoreError if the store failed to write it.
    */
-  append(event: EventInput): Promise<AppendedEnvelope> {
+  append(event: EventInput, opts?: AppendOptions): Promise<AppendedEnvelope> {
     let template: ChainEntry;
     try {
       if (this.closed) throw new ChainClosedError();
@@ -228,13 +250,33 @@ export class ChainAppender {
     }
     return new Promise<AppendedEnvelope>((resolve, reject) => {
       this.queue.push({ template, resolve, reject });
-      if (!this.running) {
-        this.running = true;
-        // Start after pending I/O callbacks (not just this tick's microtasks) have queued their events:
-        // they all go in one batch, one fsync.
-        setImmediate(() => void this.run());
-      }
+      if (opts?.linger && this.lingerMs > 0) this.lingerAtMost(this.lingerMs);
+      else this.commitNow();
     });
+  }
+
+  /**
+   * Commit what is queued without waiting for lingering entries' deadline (a caller is about to wait for
+   * its entries). The loop starts after pending I/O callbacks (not just this tick's microtasks) have
+   * queued their events: they all go in one batch, one fsync.
+   */
+  commitNow(): void {
+    if (this.running || this.queued === 0) return;
+    if (this.lingerTimer) {
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = null;
+    }
+    this.running = true;
+    setImmediate(() => void this.run());
+  }
+
+  /** Make sure the queue is committed within `ms` even if nobody asks for it. */
+  private lingerAtMost(ms: number): void {
+    if (this.running || this.lingerTimer) return;
+    this.lingerTimer = setTimeout(() => {
+      this.lingerTimer = null;
+      this.commitNow();
+    }, ms);
   }
 
   /** In-process live feed: called with each durable batch, in seq order. Returns an unsubscribe function. */
@@ -252,7 +294,9 @@ export class ChainAppender {
   /** Resolves when everything queued so far is durable (or failed). */
   flush(): Promise<void> {
     if (!this.running && this.queued === 0) return Promise.resolve();
-    return new Promise((r) => this.idleWaiters.push(r));
+    const idle = new Promise<void>((r) => this.idleWaiters.push(r));
+    this.commitNow();
+    return idle;
   }
 
   /**

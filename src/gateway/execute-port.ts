@@ -11,6 +11,8 @@ export interface ExecuteInput {
   plan: PlanOk;
   request: RouteRequest;
   emit: BoundEmit;
+  /** The gateway awaits every emitted event before answering: the executor need not (see routing's ExecuteInput). */
+  callerAwaitsEmits?: boolean;
   signal?: AbortSignal;
   /** `from` names the attempt producing the text when the executor knows it. */
   onDelta?: (text: string, from?: { modelId: string; providerId: string }) => void;

@@ -288,11 +288,12 @@ export function createGateway(deps: GatewayDeps): Gateway {
     // The attempt currently running, as the executor's events name it (for deltas that do not say).
     let current: { model: string; provider: string } | null = null;
     // Chain events are not awaited one by one (each would wait for a disk sync): the appender sequences
-    // them in call order, and all of them are awaited (durable) before the result is returned.
+    // them in call order, and all of them are awaited (durable) before the result is returned. They
+    // linger until then (at most the appender's lingerMs), so a call's entries share one commit.
     let chainError: unknown = null;
     const emit: BoundEmit = (event) => {
       if (event.model && event.provider) current = { model: event.model, provider: event.provider };
-      const p = appender.append({ ...event, agent: agent.handle, decision: decisionId }).then(
+      const p = appender.append({ ...event, agent: agent.handle, decision: decisionId }, { linger: true }).then(
         (env) => {
           seqs.push(env.seq);
           return env;
@@ -308,6 +309,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     };
     /** Waits until every chain entry of this call is durable; a failed append is logged, never hides a settled result. */
     const settleEmits = async (): Promise<number[]> => {
+      appender.commitNow?.();
       while (pendingEmits.size) await Promise.allSettled([...pendingEmits]);
       if (chainError) logger.error({ err: chainError, decision: decisionId }, 'a chain entry of this decision could not be appended');
       return [...seqs].sort((a, b) => a - b);
@@ -433,6 +435,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
           plan: execPlan,
           request,
           emit,
+          // settleEmits (in finish) waits for them, together with this call's refunded entry: one commit.
+          callerAwaitsEmits: true,
           budgetMicros: holdMicros,
           ...(opts.signal ? { signal: opts.signal } : {}),
           ...(onDelta
@@ -543,6 +547,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       // so the hold is released at most once whoever (this call, a recovery sweep) gets there first.
       const amount = held;
       held = 0;
+      appender.commitNow?.();
       await Promise.allSettled([...pendingEmits]);
       const chainSeqs = [...seqs].sort((a, b) => a - b);
       const latencyMs = now() - started;

@@ -200,7 +200,10 @@ export interface Gateway {
  * durable before calling the provider (only before answering).
  */
 export interface GatewayAppender {
-  append(event: EventInput): Promise<Envelope & { seq: number }>;
+  /** `linger`: no one waits for this entry yet; it may wait briefly to share a commit (ChainAppender's AppendOptions). */
+  append(event: EventInput, opts?: { linger?: boolean }): Promise<Envelope & { seq: number }>;
+  /** Commit lingering entries now (a call is about to wait for its entries). */
+  commitNow?(): void;
 }
 
 /**

@@ -108,6 +108,12 @@ export interface ExecuteInput {
   request: RouteRequest;
   /** Appends one chain event; the executor does not await each one on the hot path (order is call order). */
   emit: (event: ExecEvent) => Promise<unknown>;
+  /**
+   * The caller waits for the emitted events to be durable itself (the gateway does, once the money is
+   * settled, together with its own last entries): return as soon as the call is done instead. Default
+   * false: the result is returned only once its events are durable.
+   */
+  callerAwaitsEmits?: boolean;
   /** Bound into every event when given (when emit does not bind them itself). */
   agent?: string;
   decisionId?: string;
@@ -281,7 +287,8 @@ export class Executor {
     const inputTokens = plan.estimate.inputTokens;
     const maxOutputTokens = plan.estimate.maxOutputTokens;
 
-    // Chain events go out in call order; we await them all before returning (durable with the result).
+    // Chain events go out in call order; they are all awaited before returning (durable with the result),
+    // here or by the caller (callerAwaitsEmits).
     const emitted: Promise<unknown>[] = [];
     const emit = (e: ExecEvent): void => {
       const ev: ExecEvent = { ...e };
@@ -673,7 +680,7 @@ export class Executor {
         message,
       };
     }
-    await Promise.allSettled(emitted);
+    if (!input.callerAwaitsEmits) await Promise.allSettled(emitted);
     return result;
   }
 

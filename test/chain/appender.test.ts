@@ -208,3 +208,79 @@ describe('ChainAppender group commit', () => {
     }
   });
 });
+
+describe('ChainAppender lingering appends', () => {
+  /** A chain store that records the size of every batch written. */
+  async function counting(lingerMs: number) {
+    const c = await openChain(tmp.dir, { lingerMs, signingWorkers: 0 });
+    const writes: number[] = [];
+    const chain: ChainStore = Object.create(c.store.chain) as ChainStore;
+    chain.append = async (after, rows) => {
+      writes.push(rows.length);
+      return c.store.chain.append(after, rows);
+    };
+    await c.appender.close();
+    const app = await ChainAppender.open({ chain, keys: c.keys, checkpointIntervalMs: 0, lingerMs, signingWorkers: 0 });
+    return { app, writes, store: c.store, keys: c.keys, close: async () => { await app.close(); await c.store.close(); } };
+  }
+
+  it('lingering entries wait for the next append that needs durability and land with it in one write, in order', async () => {
+    // A linger far longer than the test: only the non-lingering append can have committed them.
+    const c = await counting(600_000);
+    try {
+      const lingering = [0, 1, 2].map((i) => c.app.append(event(i), { linger: true }));
+      const settled: number[] = [];
+      lingering.forEach((p, i) => void p.then(() => settled.push(i)));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(settled).toEqual([]); // not acknowledged: not durable yet
+      expect(c.writes).toEqual([]);
+      const last = await c.app.append(event(3));
+      const acks = await Promise.all(lingering);
+      expect(c.writes).toEqual([4]);
+      expect([...acks.map((a) => a.seq), last.seq]).toEqual([0, 1, 2, 3]);
+      expect(await verifyStore(c.store, c.keys)).toMatchObject({ ok: true, entries: 4 });
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('commitNow(), flush() and close() commit lingering entries without waiting for the linger', async () => {
+    const c = await counting(600_000);
+    try {
+      const a = c.app.append(event(0), { linger: true });
+      c.app.commitNow();
+      expect((await a).seq).toBe(0);
+      const b = c.app.append(event(1), { linger: true });
+      await c.app.flush();
+      expect((await b).seq).toBe(1);
+      const d = c.app.append(event(2), { linger: true });
+      await c.app.close();
+      expect((await d).seq).toBe(2);
+      expect(c.writes).toEqual([1, 1, 1]);
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('a lingering entry nobody asks for is still committed, after at most lingerMs', async () => {
+    const c = await counting(5);
+    try {
+      const ack = await c.app.append(event(0), { linger: true });
+      expect(ack.seq).toBe(0);
+      expect(await c.store.chain.head()).toEqual({ seq: 0, hash: ack.hash });
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('refuses a negative or non-numeric lingerMs', async () => {
+    const c = await openChain(tmp.dir);
+    try {
+      for (const lingerMs of [-1, Number.NaN]) {
+        await expect(ChainAppender.open({ chain: c.store.chain, keys: c.keys, lingerMs })).rejects.toThrow(/lingerMs/);
+      }
+    } finally {
+      await c.close();
+    }
+  });
+});

@@ -476,6 +476,32 @@ describe('durability on the call path', () => {
     expect(seqs).toHaveLength(durable.length);
     for (const seq of seqs) expect(await h.store.chain.entry(seq)).not.toBeNull();
   });
+
+  it("writes all of a call's entries in one durable chain write (one fsync) when nothing else forces a commit", async () => {
+    const { record } = await h.agent('gw-one-commit', 5_000_000);
+    const writes: number[] = [];
+    const chain = Object.create(h.store.chain) as typeof h.store.chain;
+    chain.append = async (after, rows) => {
+      writes.push(rows.length);
+      return h.store.chain.append(after, rows);
+    };
+    const keys = loadSigningKeys({ dataDir: h.dir, create: false, env: {}, origin: 'test.ainfera/chain' });
+    // A linger longer than the test: only the call asking for its entries can have committed them.
+    const appender = await ChainAppender.open({ chain, keys, checkpointIntervalMs: 0, signingWorkers: 0, lingerMs: 600_000 });
+    try {
+      const gw = createGateway({ store: h.store, appender, router: h.router, signals: h.signals, execute: h.executor.execute });
+      const r = await gw.routeCall(record, chat('one commit'));
+      expect(r.type).toBe('RouteSuccess');
+      const seqs = (r as RouteSuccess).chainSeqs;
+      expect(seqs.length).toBeGreaterThanOrEqual(5); // request, debited, routed, provider_ok, completed, refunded
+      expect(writes).toEqual([seqs.length]);
+      const kinds = (await h.store.chain.entriesOfDecision((r as RouteSuccess).decisionId)).map((e) => e.kind);
+      expect(kinds[0]).toBe('request');
+      expect(kinds.at(-1)).toBe('refunded');
+    } finally {
+      await appender.close();
+    }
+  });
 });
 
 describe('settling a hold exactly once', () => {
