@@ -166,6 +166,41 @@ export const configSchema = z.strictObject({
       creditMicros: micros.default(10_000_000),
     })
     .default({ enabled: 'auto', creditMicros: 10_000_000 }),
+  health: z
+    .strictObject({
+      /**
+       * On shutdown, GET /ready answers 503 for this long while the server still serves, before it stops
+       * accepting: time for a load balancer to see it and send traffic elsewhere. Set it to at least the
+       * balancer's probe interval x failure threshold. 0: stop accepting at once.
+       */
+      drainDelayMs: z.number().int().nonnegative().default(0),
+      /** The store is read (the chain head) for /ready at most this often; probes in between reuse the answer. */
+      storeCheckMs: positiveMs.default(2_000),
+      /** A store read slower than this counts as unreachable (keep it under the balancer's probe timeout). */
+      storeTimeoutMs: positiveMs.default(500),
+      /** Chain writes pending with no progress for this long make /ready answer 503 (chain_stalled). */
+      chainStallMs: positiveMs.default(10_000),
+      /**
+       * /ready answers 503 while no provider offering is servable (every breaker open). Breakers are shared
+       * across instances, so all of them turn unready together; set false to keep serving the 422s that say why.
+       */
+      readyRequiresServable: z.boolean().default(true),
+    })
+    .default({ drainDelayMs: 0, storeCheckMs: 2_000, storeTimeoutMs: 500, chainStallMs: 10_000, readyRequiresServable: true }),
+  metrics: z
+    .strictObject({
+      /** Serve GET /metrics (Prometheus text format). */
+      enabled: z.boolean().default(true),
+      /**
+       * Who may read it. admin: the admin token (admin.tokenEnv) as `Authorization: Bearer` or x-admin-token;
+       * with no admin token set, /metrics answers 403 saying so. public: anyone who reaches the port (it
+       * shows call volume and provider mix, never agents, keys, prompts or balances).
+       */
+      access: z.enum(['admin', 'public']).default('admin'),
+      /** Node process metrics too (event-loop lag, heap, RSS, CPU, GC, handles). */
+      processMetrics: z.boolean().default(true),
+    })
+    .default({ enabled: true, access: 'admin', processMetrics: true }),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -54,4 +54,20 @@ describe('config', () => {
     expect(() => loadConfig({ path: writeConfig('{ nope') })).toThrow(/not valid JSON/);
     expect(() => loadConfig({ path: '/nonexistent/ainfera.json' })).toThrow(/Cannot read config file/);
   });
+  it('defaults health and metrics: no drain delay, admin-only metrics with process metrics', () => {
+    const config = parseConfig({});
+    expect(config.health).toEqual({ drainDelayMs: 0, storeCheckMs: 2_000, storeTimeoutMs: 500, chainStallMs: 10_000, readyRequiresServable: true });
+    expect(config.metrics).toEqual({ enabled: true, access: 'admin', processMetrics: true });
+    expect(parseConfig({ metrics: { access: 'public' }, health: { drainDelayMs: 15_000 } })).toMatchObject({
+      metrics: { enabled: true, access: 'public', processMetrics: true },
+      health: { drainDelayMs: 15_000, storeCheckMs: 2_000 },
+    });
+  });
+
+  it('names a bad health or metrics field', () => {
+    expect(() => parseConfig({ metrics: { access: 'anyone' } })).toThrow(/metrics\.access/);
+    expect(() => parseConfig({ metrics: { public: true } })).toThrow(/metrics\.public: unknown field/);
+    expect(() => parseConfig({ health: { drainDelayMs: -1 } })).toThrow(/health\.drainDelayMs/);
+    expect(() => parseConfig({ health: { storeTimeoutMs: 0 } })).toThrow(/health\.storeTimeoutMs/);
+  });
 });
