@@ -30,6 +30,7 @@ import { Router, Signals, TASK_TYPES, type SignalsState } from '../routing/index
 import { openStore, StoreConflictError, type Store } from '../store/index.js';
 import { createAuditHandler } from './audit-routes.js';
 import { createOpenAIRoutes } from './openai-routes.js';
+import { Ops } from './ops.js';
 import { startServer, type RunningServer } from './server.js';
 
 export const DEMO_HANDLE = 'demo';
@@ -47,6 +48,8 @@ export interface AppOptions {
   wrapStore?: (store: Store) => Store;
   /** Crash-recovery sweep interval (default RECOVERY_EVERY_MS). */
   recoveryEveryMs?: number;
+  /** Clock of the health checks, epoch ms (tests advance it past cache lifetimes and breaker cooldowns). */
+  opsClock?: () => number;
 }
 
 export interface DemoAgentInfo {
@@ -79,6 +82,8 @@ export interface App {
   readonly feed: ChainFeed;
   readonly api: ApiDeps;
   readonly demo: DemoAgentInfo | null;
+  /** Health, readiness and metrics (src/server/ops.ts). */
+  readonly ops: Ops;
   /** Finish in-flight calls and make the chain durable (call before closing subscribers). */
   drain(): Promise<void>;
   /** Drain, then close everything this app opened. Idempotent. */
@@ -283,6 +288,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     }
     cleanups.push(() => store.close());
     if (opts.wrapStore) store = opts.wrapStore(store);
+    const ops = new Ops(config, env, opts.opsClock);
     const keys = loadSigningKeys({
       dataDir,
       ...(config.chain.keyFile ? { keyFile: resolve(config.chain.keyFile) } : {}),
@@ -291,7 +297,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       envVar: config.chain.signingKeyEnv,
       env,
     });
-    const appender = await ChainAppender.open({ chain: store.chain, keys, checkpointIntervalMs: config.chain.checkpointIntervalMs,
+    const appender = await ChainAppender.open({ chain: ops.chainWatch.wrap(store.chain), keys, checkpointIntervalMs: config.chain.checkpointIntervalMs,
       ...(opts.signingWorkers !== undefined ? { signingWorkers: opts.signingWorkers } : {}),
     });
     cleanups.push(() => appender.close());
@@ -362,7 +368,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
 
     // Accounts and the call path.
     const accounts = createAccounts({ store, adminTokenEnv: config.admin.tokenEnv, env });
-    const gateway = createGateway({
+    const gateway = ops.observeGateway(createGateway({
       store,
       appender,
       router,
@@ -370,13 +376,13 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       execute,
       defaultAgentPolicy: config.defaultAgentPolicy,
       simulatedProviders,
-    });
+    }));
 
     // Crash recovery: holds of decisions left pending by a process that died. Only decisions older than
     // the routing deadline plus a margin count as abandoned, so a live call in another process is never
     // touched; the claim is a conditional store update, so concurrent sweeps never refund twice.
     const recovery = startRecovery(
-      { store, appender, olderThanMs: config.routing.deadlineMs + RECOVERY_MARGIN_MS },
+      { store: ops.recoveryWatch.wrap(store), appender, olderThanMs: config.routing.deadlineMs + RECOVERY_MARGIN_MS },
       opts.recoveryEveryMs ?? RECOVERY_EVERY_MS,
     );
     cleanups.push(() => recovery.stop());
@@ -395,6 +401,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     cleanups.push(() => feed.close());
     const offCheckpoint = appender.onCheckpoint((cp) => feed.noteCheckpoint(cp));
     cleanups.push(offCheckpoint);
+    cleanups.push(ops.bind({ store, appender, catalog, signals, feed, simulated: fleet !== null }));
 
     const api: ApiDeps = {
       store,
@@ -417,6 +424,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
     let drained: Promise<void> | null = null;
     const drain = () =>
       (drained ??= (async () => {
+        ops.health.setDraining();
         await gateway.drain();
         await recovery.stop();
         await signalsSync.flush();
@@ -444,6 +452,7 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       feed,
       api,
       demo,
+      ops,
       drain,
       close: () =>
         (closed ??= (async () => {
@@ -468,7 +477,10 @@ export interface Ainfera {
   readonly app: App;
   readonly server: RunningServer;
   readonly url: string;
-  /** Graceful: stop accepting, finish in-flight calls, flush the chain, close subscribers (1001), close all. */
+  /**
+   * Graceful: /ready turns 503 and the server keeps serving for config.health.drainDelayMs (a second call
+   * ends that wait), then stop accepting, finish in-flight calls, flush the chain, close subscribers (1001).
+   */
   close(): Promise<void>;
 }
 
@@ -503,22 +515,22 @@ export async function startAinfera(config: Config, opts: StartOptions = {}): Pro
         maxBodyBytes: config.api.maxBodyBytes,
       }),
       ...(web ? { web } : {}),
-      health: () => ({
-        simulated: app.fleet !== null,
-        chainSize: app.appender.size,
-        store: app.store.kind,
-      }),
+      ops: app.ops.handler((token) => app.accounts.isAdmin(token)),
     });
+    app.ops.bindServer(server);
     let closing: Promise<void> | null = null;
     return {
       app,
       server,
       url: server.url,
-      close: () =>
-        (closing ??= (async () => {
+      close: () => {
+        app.ops.endDrainDelay(); // a second close() ends the readiness drain delay early
+        return (closing ??= (async () => {
+          await app.ops.beginDrain();
           await server.close({ drain: () => app.drain() });
           await app.close();
-        })()),
+        })());
+      },
     };
   } catch (err) {
     await app.close();

@@ -1,5 +1,6 @@
 // One node:http server on one port: GraphQL over HTTP (Yoga) and over WebSocket (graphql-ws) at
-// /graphql, the public REST audit routes, the OpenAI-compatible endpoint, the trace page, and /health.
+// /graphql, the public REST audit routes, the OpenAI-compatible endpoint, the trace page, and the operator
+// routes (/health, /ready, /metrics: health.ts, metrics.ts), which keep answering during shutdown.
 //
 // Safety: request bodies are read here with a hard byte limit before Yoga sees them; depth, cost,
 // alias and token limits come from graphql-armor and report as validation errors (never thrown, so a
@@ -20,12 +21,15 @@ import { createContext, resolveCaller, type ApiContext, type Caller, type Creden
 import type { ApiDeps } from '../api/ports.js';
 import { getSchema } from '../api/schema/index.js';
 import { logger } from '../log.js';
+import { HEALTH_PATH } from './health.js';
 import { attachGraphQLWs } from './ws.js';
 
 export const GRAPHQL_PATH = '/graphql';
-export const HEALTH_PATH = '/health';
+export { HEALTH_PATH };
 
 type NodeHandler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+/** Answers its own paths (returns false at once for the others, without awaiting anything). */
+export type OpsHandler = (req: IncomingMessage, res: ServerResponse, path: string) => false | Promise<true>;
 
 export interface ServerOptions {
   host: string;
@@ -53,8 +57,11 @@ export interface ServerOptions {
   openai?: NodeHandler;
   /** The trace page (src/web). */
   web?: NodeHandler;
-  /** Extra fields for GET /health (cheap, no secrets). */
-  health?: () => Record<string, unknown>;
+  /**
+   * Operator routes (/health, /ready, /metrics), tried first and served even while shutting down, so a load
+   * balancer sees readiness turn 503. Without it, GET /health answers a bare `{ status: 'ok' }`.
+   */
+  ops?: OpsHandler;
   /** Longest wait for in-flight requests on shutdown before their sockets are closed. Default 30 s. */
   shutdownGraceMs?: number;
 }
@@ -72,6 +79,8 @@ export interface RunningServer {
   readonly wss: WebSocketServer;
   /** Open WebSocket connections. */
   readonly wsClients: () => number;
+  /** HTTP requests being served (streams included). */
+  readonly inFlight: () => number;
   close(opts?: CloseOptions): Promise<void>;
 }
 
@@ -241,12 +250,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    const ops = opts.ops?.(req, res, path);
+    if (ops) {
+      await ops;
+      return;
+    }
     if (shuttingDown) {
       sendJson(res, 503, { error: { code: 'SHUTTING_DOWN', message: 'the server is shutting down' } }, { connection: 'close' });
       return;
     }
     if (path === HEALTH_PATH) {
-      sendJson(res, 200, { status: 'ok', subscribers: deps.feed.size, ...(opts.health?.() ?? {}) }, { 'cache-control': 'no-store' });
+      sendJson(res, 200, { status: 'ok', subscribers: deps.feed.size }, { 'cache-control': 'no-store' });
       return;
     }
     if (path === GRAPHQL_PATH) {
@@ -409,6 +423,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     http,
     wss,
     wsClients: () => wss.clients.size,
+    inFlight: () => inFlight,
     close,
   };
 }
