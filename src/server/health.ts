@@ -162,7 +162,7 @@ export class HealthMonitor {
     if (rw.failing) {
       problems.push({
         code: 'recovery_failing',
-        message: `the crash-recovery sweep could not list pending decisions (${rw.lastErrorName ?? 'error'}); retried every interval`,
+        message: `a store call of the crash-recovery sweep failed (${rw.lastErrorName ?? 'error'}) and has not succeeded since; retried every interval`,
         blocksReadiness: false,
       });
     }

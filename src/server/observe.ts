@@ -82,11 +82,13 @@ export class ChainStoreWatch {
 }
 
 /**
- * Whether the crash-recovery sweep can read the store. The sweep's only call that can fail it as a whole is
- * its listing of pending decisions (a failure on one decision is caught and logged per decision), so the
- * Store handed to the recovery loop notes how each listing ended. Only the recovery loop uses that Store.
+ * Whether the crash-recovery sweep can use the store. The Store handed to the recovery loop (and only to
+ * it) notes how each of its calls ended, per method (`decisions.list`, `accounts.openHolds`, ...): the
+ * sweep is failing while the last call of any method failed. Per method, so one call that works does not
+ * hide another that keeps failing, whatever calls the sweep makes now or later.
  */
 export class RecoveryWatch {
+  private readonly failed = new Set<string>();
   lastOkAt: number | null = null;
   lastErrorAt: number | null = null;
   lastErrorName: string | null = null;
@@ -94,22 +96,60 @@ export class RecoveryWatch {
   constructor(private readonly now: () => number) {}
 
   wrap(store: Store): Store {
-    const decisions = store.decisions;
-    const list: Store['decisions']['list'] = async (filter, first, after) => {
-      try {
-        const page = await decisions.list(filter, first, after);
-        this.lastOkAt = this.now();
-        return page;
-      } catch (err) {
-        this.lastErrorAt = this.now();
-        this.lastErrorName = err instanceof Error ? err.name : typeof err;
-        throw err;
-      }
-    };
-    return overriding(store, 'decisions', overriding(decisions, 'list', list));
+    const watched = new Map<PropertyKey, unknown>();
+    for (const area of ['decisions', 'accounts', 'chain', 'stats'] as const) watched.set(area, this.watchArea(area, store[area]));
+    return new Proxy(store, {
+      get(t, prop) {
+        if (watched.has(prop)) return watched.get(prop);
+        const v: unknown = Reflect.get(t, prop, t);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+      },
+    });
   }
 
   get failing(): boolean {
-    return this.lastErrorAt !== null && (this.lastOkAt === null || this.lastErrorAt >= this.lastOkAt);
+    return this.failed.size > 0;
+  }
+
+  private watchArea<T extends object>(area: string, target: T): T {
+    return new Proxy(target, {
+      get: (t, prop) => {
+        const v: unknown = Reflect.get(t, prop, t);
+        if (typeof v !== 'function') return v;
+        const name = `${area}.${String(prop)}`;
+        return (...args: unknown[]) => {
+          let out: unknown;
+          try {
+            out = (v as (...a: unknown[]) => unknown).apply(t, args);
+          } catch (err) {
+            this.ended(name, false, err);
+            throw err;
+          }
+          if (!(out instanceof Promise)) return out;
+          return out.then(
+            (value: unknown) => {
+              this.ended(name, true, null);
+              return value;
+            },
+            (err: unknown) => {
+              this.ended(name, false, err);
+              throw err;
+            },
+          );
+        };
+      },
+    });
+  }
+
+  private ended(name: string, ok: boolean, err: unknown): void {
+    const now = this.now();
+    if (ok) {
+      this.failed.delete(name);
+      this.lastOkAt = now;
+      return;
+    }
+    this.failed.add(name);
+    this.lastErrorAt = now;
+    this.lastErrorName = err instanceof Error ? err.name : typeof err;
   }
 }

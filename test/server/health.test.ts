@@ -286,13 +286,14 @@ describe('liveness', () => {
     expect((await probe(s.url, '/health')).body).toMatchObject({ status: 'ok', problems: [] });
   });
 
-  it('says degraded while the crash-recovery sweep cannot list pending decisions', async () => {
+  it('says degraded while a store call of the crash-recovery sweep fails', async () => {
     const s = await start();
     s.faults.listPendingFails = true;
     await expect(s.a.app.recovery.sweep()).rejects.toThrow('timeout');
     const live = await probe(s.url, '/health');
     expect(live.body.status).toBe('degraded');
     expect(codes(live.body)).toEqual(['recovery_failing']);
+    expect(live.body.problems[0].message).toMatch(/^a store call of the crash-recovery sweep failed \(StoreTimeoutError\)/);
     expect((await probe(s.url, '/ready')).status).toBe(200);
     s.faults.listPendingFails = false;
     await s.a.app.recovery.sweep();
