@@ -301,7 +301,8 @@ export async function createApp(config: Config, opts: AppOptions = {}): Promise<
       ...(opts.signingWorkers !== undefined ? { signingWorkers: opts.signingWorkers } : {}),
     });
     cleanups.push(() => appender.close());
-    const proofs = await ProofService.open(store.chain);
+    // Grows from the appender's own batches (no re-read of what it just wrote); other processes' entries on demand.
+    const proofs = await ProofService.open(store.chain, { follow: (cb) => appender.onAppended(cb) });
     cleanups.push(() => proofs.close());
 
     // Providers: the operator's real ones, plus the simulated fleet when enabled.

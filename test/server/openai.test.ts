@@ -249,7 +249,7 @@ describe('POST /v1/chat/completions with the openai client', () => {
       let d;
       for (let i = 0; i < 200; i++) {
         d = (await h.store.decisions.list({ agentId: record.id }, 1)).items[0];
-        if (d && d.outcome !== 'pending') break;
+        if (d && isFinished(d)) break;
         await new Promise((r) => setTimeout(r, 20));
       }
       expect(d?.outcome).toBe('failed');
@@ -360,11 +360,19 @@ async function abortMidStream(apiKey: string, body: unknown, headers: Record<str
   return chars;
 }
 
-/** The agent's newest decision once it is no longer pending. */
+/**
+ * The call is over: settled (not pending), its hold given back, and its final record written (latency,
+ * detail, chain seqs come last, once its chain entries are durable).
+ */
+function isFinished(d: DecisionRecord): boolean {
+  return d.outcome !== 'pending' && d.latencyMs !== null;
+}
+
+/** The agent's newest decision once its call is over. */
 async function settledDecision(agentId: string): Promise<DecisionRecord> {
   for (let i = 0; i < 250; i++) {
     const d = (await h.store.decisions.list({ agentId }, 1)).items[0];
-    if (d && d.outcome !== 'pending') return d;
+    if (d && isFinished(d)) return d;
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error('the decision did not settle');
