@@ -5,15 +5,23 @@
 // ~128 MiB RSS instead of ~178 and uses less CPU per call (measured with scripts/bench/overhead.ts).
 // `tsx src/cli.ts serve` and `npx ainfera` keep working unchanged; if bundling fails for any reason
 // this falls back to tsx, so start never breaks because of the bundle.
+//
+// The bundle is split into ESM chunks (esbuild `splitting`): every dynamic import in the sources stays
+// a dynamic import of its own chunk, with that chunk's package imports. A single-file bundle hoists every
+// package import to its top, so a default start loaded the MongoDB driver (~15 MiB resident, plus the
+// 17 MiB buffer bson allocates) although src/store/index.ts only imports the adapter when configured.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath, pathToFileURL, URL } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const entry = fileURLToPath(new URL('../cli.ts', import.meta.url));
-const outDir = fileURLToPath(new URL('../../dist/', import.meta.url));
-const out = `${outDir}ainfera-cli.mjs`;
+const distDir = fileURLToPath(new URL('../../dist/', import.meta.url));
+const outDir = join(distDir, 'cli');
+/** Files of other builds are removed once nobody has written them for this long (see prune). */
+const STALE_MS = 60 * 60 * 1000;
 
 /**
  * Bundling moves code into dist/, so a source's `new URL('./file', import.meta.url)` (the catalog's
@@ -33,26 +41,67 @@ const pinImportMetaUrl = {
   },
 };
 
+/** Writes a file aside and renames it into place: a reader (another start) never sees it half-written. */
+function writeAtomically(path, bytes) {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, path);
+}
+
+/**
+ * Removes files of other builds (and temp files a crashed start left) that no start has written for
+ * STALE_MS. A start rewrites all of its files, so a file that old belongs to code nobody started since;
+ * a server that old has long imported the chunks it needs (the lazy ones load while it starts: the
+ * store adapter, the web page, the subcommand). Best effort: a failure here never stops a start.
+ */
+function prune(keep, now) {
+  const stale = [
+    ...readdirSync(outDir).filter((name) => !keep.has(name)).map((name) => join(outDir, name)),
+    // The single-file bundle (and its temp files) an earlier version of this launcher wrote.
+    ...readdirSync(distDir).filter((name) => name.startsWith('ainfera-cli.') && name.endsWith('.mjs')).map((name) => join(distDir, name)),
+  ];
+  for (const path of stale) {
+    try {
+      if (now - statSync(path).mtimeMs > STALE_MS) unlinkSync(path);
+    } catch {
+      // gone already (another start pruned it) or not ours to remove
+    }
+  }
+}
+
 async function bundle() {
   const { build } = await import('esbuild');
   mkdirSync(outDir, { recursive: true });
-  // Written aside and renamed: two starts at once never import a half-written file.
-  const tmp = `${outDir}ainfera-cli.${process.pid}.${randomBytes(4).toString('hex')}.mjs`;
-  await build({
-    entryPoints: [entry],
+  const result = await build({
+    entryPoints: { 'ainfera-cli': entry },
     absWorkingDir: root,
     bundle: true,
+    splitting: true,
     platform: 'node',
     format: 'esm',
     target: 'node20',
     // Dependencies stay in node_modules (native better-sqlite3, optional mongodb): only our sources are bundled.
     packages: 'external',
-    outfile: tmp,
+    outdir: outDir,
+    // Content-hashed names: a name always means the same bytes, so two starts at once (or a start while
+    // an older server runs from here) can write the same file without either seeing other contents.
+    entryNames: '[name]-[hash]',
+    chunkNames: 'chunk-[hash]',
+    outExtension: { '.js': '.mjs' },
+    write: false,
+    metafile: true,
     plugins: [pinImportMetaUrl],
     logLevel: 'error',
   });
-  renameSync(tmp, out);
-  return out;
+  // Each dynamically imported module is an entry of its own chunk too: find the CLI's.
+  const entryOut = Object.entries(result.metafile.outputs).find(([, o]) => o.entryPoint !== undefined && join(root, o.entryPoint) === entry)?.[0];
+  if (!entryOut) throw new Error('esbuild produced no entry chunk');
+  const entryPath = join(root, entryOut);
+  // Chunks first, the entry last: when the entry is in place, everything it imports is.
+  const files = [...result.outputFiles].sort((a, b) => Number(a.path === entryPath) - Number(b.path === entryPath));
+  for (const f of files) writeAtomically(f.path, f.contents);
+  prune(new Set(files.map((f) => basename(f.path))), Date.now());
+  return entryPath;
 }
 
 let cli;
