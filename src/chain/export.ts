@@ -8,7 +8,8 @@
 //
 // Entries are written from the STORED canonical string (parsed, never rebuilt from columns), so the
 // file carries exactly what was signed. Sources: a store (ainfera export --data-dir) or a server's
-// public endpoints (ainfera export --url); both produce the same bytes for the same chain.
+// public endpoints (ainfera export --url); both produce the same bytes for the same chain. Neither
+// entries nor checkpoints are ever all in memory: a chain cuts up to one checkpoint a second, forever.
 import type { Envelope, PublicKeyInfo } from './types.js';
 import type { ChainStore, StoredCheckpoint, StoredEntry } from '../store/port.js';
 
@@ -40,14 +41,29 @@ export function envelopeOf(stored: StoredEntry): Envelope {
   return { entry: JSON.parse(stored.canonical) as Envelope['entry'], hash: stored.hash, sig: stored.sig, keyId: stored.keyId };
 }
 
+/**
+ * What one run reads, fixed when it starts so that a chain growing meanwhile cannot move the goal
+ * posts: the checkpoints up to the latest one then (block heights 0..index), and the entries then.
+ * The latest checkpoint is read before the entry count, so every checkpoint of the snapshot is within
+ * its entries (a checkpoint is stored only after the entries it covers are durable).
+ */
+export interface ChainHead {
+  /** The latest signed checkpoint when the run started (null: none yet). */
+  checkpoint: { index: number; size: number } | null;
+  /** Entries present when the run started, or null when the source cannot tell (a server): entries are then read until a short page. */
+  entries: number | null;
+}
+
 /** Where an export reads from: a store directly, or a server's public endpoints. */
 export interface ChainSource {
   describe: string;
   origin(): Promise<string>;
   keys(): Promise<PublicKeyInfo[]>;
+  /** The snapshot a run reads (called once, at its start). */
+  head(): Promise<ChainHead>;
   /** Up to `limit` envelopes from `from`, in seq order. */
   entries(from: number, limit: number): Promise<Envelope[]>;
-  /** Up to `limit` checkpoints from index `from`, in index order. */
+  /** The checkpoints with index in [from, from + limit), in index order (missing ones are absent). */
   checkpoints(from: number, limit: number): Promise<StoredCheckpoint[]>;
 }
 
@@ -56,6 +72,11 @@ export function storeSource(chain: ChainStore, origin: string, keys: PublicKeyIn
     describe,
     origin: async () => origin,
     keys: async () => keys,
+    async head() {
+      const cp = await chain.latestCheckpoint();
+      const last = await chain.head();
+      return { checkpoint: cp ? { index: cp.index, size: cp.size } : null, entries: last ? last.seq + 1 : 0 };
+    },
     entries: async (from, limit) => (await chain.entries(from, limit)).map(envelopeOf),
     checkpoints: (from, limit) => chain.checkpoints(from, limit),
   };
@@ -66,20 +87,62 @@ export interface ExportProgress {
   checkpoints: number;
 }
 
-/** Every checkpoint of a source, in block-height order (paged reads). */
-export async function readAllCheckpoints(source: Pick<ChainSource, 'checkpoints'>, pageSize: number): Promise<StoredCheckpoint[]> {
-  const cps: StoredCheckpoint[] = [];
-  for (let from = 0; ; ) {
-    const page = await source.checkpoints(from, pageSize);
-    cps.push(...page);
-    if (page.length < pageSize) return cps;
-    from += page.length;
+/**
+ * The checkpoints of a snapshot (block heights below `end`) in index order, read a page at a time as
+ * the caller gets to them: at most one page is held, however many checkpoints the chain has.
+ */
+export class CheckpointCursor {
+  private page: StoredCheckpoint[] = [];
+  private at = 0;
+  private from = 0;
+
+  constructor(
+    private readonly source: Pick<ChainSource, 'checkpoints'>,
+    private readonly end: number,
+    private readonly pageSize: number,
+  ) {}
+
+  /** The next checkpoint without consuming it; null once the snapshot's checkpoints are all read. */
+  async peek(): Promise<StoredCheckpoint | null> {
+    while (this.at >= this.page.length) {
+      this.page = [];
+      if (this.from >= this.end) return null;
+      const limit = Math.min(this.pageSize, this.end - this.from);
+      const page = await this.source.checkpoints(this.from, limit);
+      // The range [from, from + limit) was asked for, whatever came back: an empty page is a gap (the
+      // reader names the missing index), and a source sending more than asked cannot grow the page.
+      this.page = page.length > limit ? page.slice(0, limit) : page;
+      this.at = 0;
+      this.from += limit;
+    }
+    return this.page[this.at]!;
+  }
+
+  /** Consume the checkpoint peek() returned. */
+  skip(): void {
+    this.at++;
   }
 }
 
 /**
- * Stream the whole chain as export lines. The snapshot is taken at the latest checkpoint read at the
- * start, extended to every entry present: entries after the last checkpoint are included too.
+ * The entries of a snapshot, one page at a time from seq 0: stops at `end` (null: at the first short
+ * page). Only the page being handed out is held.
+ */
+export async function* entryPages(source: Pick<ChainSource, 'entries'>, end: number | null, pageSize: number): AsyncGenerator<Envelope[]> {
+  for (let from = 0; end === null || from < end; ) {
+    const limit = end === null ? pageSize : Math.min(pageSize, end - from);
+    const page = await source.entries(from, limit);
+    if (page.length > 0) yield page.length > limit ? page.slice(0, limit) : page;
+    if (page.length < limit) return;
+    from += limit;
+  }
+}
+
+/**
+ * Stream the whole chain as export lines, in memory bounded by a page of entries and a page of
+ * checkpoints. The snapshot is the source's head() at the start: checkpoints up to the latest one
+ * then, entries present then (from a server, every entry until the log's end); later ones are left for
+ * the next export. Each checkpoint is read when the entry stream reaches its size.
  */
 export async function* exportLines(source: ChainSource, opts: { pageSize?: number; now?: () => Date } = {}): AsyncGenerator<string, ExportProgress> {
   const pageSize = opts.pageSize ?? 1000;
@@ -89,31 +152,34 @@ export async function* exportLines(source: ChainSource, opts: { pageSize?: numbe
   const keys: ExportKeys = { type: 'keys', keys: await source.keys() };
   yield JSON.stringify(keys);
 
-  // Checkpoints first into memory (small: one per second of traffic at most), then interleave.
-  const cps = await readAllCheckpoints(source, pageSize);
-  let ci = 0;
+  const head = await source.head();
+  const cps = new CheckpointCursor(source, head.checkpoint ? head.checkpoint.index + 1 : 0, pageSize);
+  let written = 0;
   let seq = 0;
-  const emitCheckpointsUpTo = function* (size: number): Generator<string> {
-    while (ci < cps.length && cps[ci]!.size <= size) {
-      const cp = cps[ci++]!;
-      const rec: ExportCheckpoint = { type: 'checkpoint', index: cp.index, size: cp.size, rootHash: cp.rootHash, time: cp.time, note: cp.note };
-      yield JSON.stringify(rec);
-    }
+  const record = (cp: StoredCheckpoint): string => {
+    const rec: ExportCheckpoint = { type: 'checkpoint', index: cp.index, size: cp.size, rootHash: cp.rootHash, time: cp.time, note: cp.note };
+    written++;
+    return JSON.stringify(rec);
   };
-  for (;;) {
-    const page = await source.entries(seq, pageSize);
+  let next = await cps.peek();
+  for await (const page of entryPages(source, head.entries, pageSize)) {
     for (const env of page) {
       const rec: ExportEntry = { type: 'entry', entry: env.entry, hash: env.hash, sig: env.sig, keyId: env.keyId };
       yield JSON.stringify(rec);
       seq++;
-      yield* emitCheckpointsUpTo(seq);
+      for (; next !== null && next.size <= seq; next = await cps.peek()) {
+        cps.skip();
+        yield record(next);
+      }
     }
-    if (page.length < pageSize) break;
   }
   // Checkpoints larger than the entries read cannot exist in a consistent store; keep them anyway so
   // the verifier reports the truncation instead of the export hiding it.
-  yield* emitCheckpointsUpTo(Number.MAX_SAFE_INTEGER);
-  const end: ExportEnd = { type: 'end', entries: seq, checkpoints: cps.length };
+  for (; next !== null; next = await cps.peek()) {
+    cps.skip();
+    yield record(next);
+  }
+  const end: ExportEnd = { type: 'end', entries: seq, checkpoints: written };
   yield JSON.stringify(end);
-  return { entries: seq, checkpoints: cps.length };
+  return { entries: seq, checkpoints: written };
 }

@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Envelope, PublicKeyInfo } from '../chain/types.js';
 import type { StoredCheckpoint } from '../store/port.js';
-import { storeSource, type ChainSource } from '../chain/export.js';
+import { storeSource, type ChainHead, type ChainSource } from '../chain/export.js';
+import { parseCheckpoint } from '../chain/checkpoint.js';
 import { loadPublicKeys } from '../chain/keys.js';
 import { loadConfig, secretFromEnv } from '../config.js';
 import { openStore } from '../store/index.js';
@@ -20,20 +21,50 @@ function nameOfNoteKey(noteKey: string): string {
   return noteKey.split('+')[0] ?? '';
 }
 
-async function getJson(url: string): Promise<unknown> {
+/** GET a URL; a refused connection or a non-2xx status is an error naming the URL (404 is returned when `allow404`). */
+async function get(url: string, accept: string, allow404 = false): Promise<{ res: Response; text: string }> {
   let res: Response;
   try {
-    res = await fetch(url, { headers: { accept: 'application/json' } });
+    res = await fetch(url, { headers: { accept } });
   } catch (err) {
     throw new Error(`GET ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
   }
   const text = await res.text();
-  if (!res.ok) throw new Error(`GET ${url}: HTTP ${res.status} ${text.slice(0, 200)}`);
+  if (!res.ok && !(allow404 && res.status === 404)) throw new Error(`GET ${url}: HTTP ${res.status} ${text.slice(0, 200)}`);
+  return { res, text };
+}
+
+async function getJson(url: string): Promise<unknown> {
+  const { text } = await get(url, 'application/json');
   try {
     return JSON.parse(text) as unknown;
   } catch {
     throw new Error(`GET ${url}: response is not JSON`);
   }
+}
+
+/**
+ * The snapshot of a server: its latest checkpoint (GET /v1/audit/checkpoint: the note gives the size,
+ * the x-checkpoint-index header the block height). The public endpoints have no entry count, so the
+ * entries are read until the log's end (a short page).
+ */
+async function httpHead(base: string): Promise<ChainHead> {
+  const url = `${base}/v1/audit/checkpoint`;
+  const { res, text } = await get(url, 'text/plain', true);
+  if (res.status === 404) {
+    if (text.includes('"no_checkpoint"')) return { checkpoint: null, entries: null };
+    throw new Error(`GET ${url}: HTTP 404 ${text.slice(0, 200)}`);
+  }
+  const rawIndex = res.headers.get('x-checkpoint-index') ?? '';
+  const index = Number(rawIndex);
+  if (!/^[0-9]{1,16}$/.test(rawIndex) || !Number.isSafeInteger(index)) throw new Error(`GET ${url}: no x-checkpoint-index header (the block height of the latest checkpoint)`);
+  let size: number;
+  try {
+    size = parseCheckpoint(text).size;
+  } catch (err) {
+    throw new Error(`GET ${url}: not a checkpoint: ${(err as Error).message}`);
+  }
+  return { checkpoint: { index, size }, entries: null };
 }
 
 /** A server's public, keyless endpoints as a chain source. */
@@ -53,6 +84,7 @@ export function httpSource(baseUrl: string): ChainSource {
       const first = (await keys())[0];
       return first ? nameOfNoteKey(first.noteKey) : '';
     },
+    head: () => httpHead(base),
     async entries(from, limit) {
       const j = (await getJson(`${base}/v1/audit/public?from=${from}&limit=${limit}`)) as { entries?: unknown };
       if (!Array.isArray(j.entries)) throw new Error(`GET ${base}/v1/audit/public: no "entries" array`);

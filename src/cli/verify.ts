@@ -11,8 +11,9 @@ import { parseArgs } from 'node:util';
 import { ChainVerifier, VerifierConfigError, type VerifyFailure } from '../chain/verify.js';
 import { parseCheckpoint } from '../chain/checkpoint.js';
 import { nodeCrypto } from '../chain/node-crypto.js';
-import { EXPORT_FORMAT, EXPORT_VERSION, exportLines, readAllCheckpoints, type ChainSource } from '../chain/export.js';
-import type { Envelope, PublicKeyInfo } from '../chain/types.js';
+import { CheckpointCursor, EXPORT_FORMAT, EXPORT_VERSION, entryPages, exportLines, type ChainSource } from '../chain/export.js';
+import type { StoredCheckpoint } from '../store/port.js';
+import type { PublicKeyInfo } from '../chain/types.js';
 import { fetchConsistency, httpSource, openLocalSource } from './chain-source.js';
 import { UsageError, type CliIo } from './io.js';
 
@@ -60,6 +61,13 @@ export interface VerifyOptions {
   /** Entries handed to the verifier at once (default 512). */
   batch?: number;
 }
+
+/**
+ * Checkpoints a file may hold ahead of their entries (each waits in the verifier until the entries
+ * reach its size). The export writes every checkpoint right after the entry that completes its size,
+ * so a consistent chain has none ahead: the cap only bounds memory on a cut or hand-made file.
+ */
+export const MAX_CHECKPOINTS_AHEAD = 1024;
 
 /** A defect in the export file's own framing (not in the chain). */
 class ExportFormatError extends Error {
@@ -119,6 +127,8 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
   const tSize = trustedSize(opts.trusted);
   let trustedAdded = tSize === null;
   let latestNote: { size: number; note: string } | null = null;
+  /** Sizes of the checkpoints added before the entries reached them (ascending; see MAX_CHECKPOINTS_AHEAD). */
+  let ahead: number[] = [];
   const noteSeen = (note: string, size: number) => {
     if (!latestNote || size > latestNote.size) latestNote = { size, note };
   };
@@ -203,6 +213,19 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
           if (f) return failAt(f);
           if (typeof rec.note !== 'string') return failAt({ ok: false, reason: 'malformed_checkpoint', detail: `checkpoint record on line ${lineNo} has no note` }, lineNo);
           const size = typeof rec.size === 'number' ? rec.size : -1;
+          if (ahead.length > 0) ahead = ahead.filter((s) => s > v!.size);
+          if (ahead.length >= MAX_CHECKPOINTS_AHEAD && size > v.size) {
+            return failAt(
+              {
+                ok: false,
+                reason: 'truncated',
+                detail: `more than ${MAX_CHECKPOINTS_AHEAD} checkpoints commit to entries after seq ${v.size - 1} that have not come (the export writes each checkpoint right after the entry that completes its size)`,
+                seq: v.size,
+                checkpointSize: ahead[0]!,
+              },
+              lineNo,
+            );
+          }
           if (!trustedAdded && size > tSize!) {
             const t = addTrusted();
             if (t) return failAt(t);
@@ -225,6 +248,7 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
           if (rec.index !== nextIndex) {
             return failAt({ ok: false, reason: 'malformed_checkpoint', detail: `checkpoint index ${String(rec.index)} where ${nextIndex} was expected (block heights are gap-free)`, checkpointSize: cp.size }, lineNo);
           }
+          if (r.status === 'pending' && cp.size > (ahead.at(-1) ?? -1)) ahead.push(cp.size);
           noteSeen(rec.note, cp.size);
           nextIndex++;
           checkpoints++;
@@ -262,9 +286,12 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
 }
 
 /**
- * Verify a live chain through a source (a server's endpoints or a store): all checkpoints are read
- * first (so each is matched the moment the entry stream reaches its size), then entries page by page;
- * with `consistency`, the served proof between each pair of consecutive checkpoints is checked too.
+ * Verify a live chain through a source (a server's endpoints or a store) in bounded memory: a page of
+ * entries, a page of checkpoints, the verifier's Merkle frontier. The snapshot is the source's head()
+ * at the start (docs/export-format.md). Entry pages are split at checkpoint sizes, so each checkpoint
+ * (and the remembered one, in size order) is added exactly when the verifier's tree has its size and is
+ * matched at once; checkpoints are read page by page as the entries reach them. With `consistency`,
+ * the served proof from each checkpoint to the next is checked (only the previous one is kept).
  */
 export async function verifySource(
   source: ChainSource,
@@ -278,61 +305,108 @@ export async function verifySource(
     if (err instanceof VerifierConfigError) return { ok: false, entries: 0, checkpoints: 0, reason: 'bad_keys', detail: err.message };
     throw err;
   }
-  const cps = await readAllCheckpoints(source, pageSize);
+  const head = await source.head();
+  const cpCount = head.checkpoint ? head.checkpoint.index + 1 : 0;
+  const headSize = head.checkpoint?.size ?? 0;
   const tSize = trustedSize(opts.trusted);
-  if (tSize !== null && tSize > (cps.at(-1)?.size ?? 0)) {
-    const head = await source.entries(tSize - 1, 1);
-    if (head.length === 0) return rolledBack((cps.at(-1)?.size ?? 0), tSize, v, cps.length);
+  if (tSize !== null && tSize > headSize) {
+    const present = head.entries !== null ? head.entries >= tSize : (await source.entries(tSize - 1, 1)).length > 0;
+    if (!present) return rolledBack(head.entries ?? headSize, tSize, v, cpCount);
   }
-  let i = 0;
-  let trustedAdded = tSize === null;
-  const addTrusted = (): Verdict | null => {
-    trustedAdded = true;
-    const r = v.addCheckpoint(opts.trusted!);
-    return r.ok ? null : fromFailure(r, v, i);
-  };
-  for (const cp of cps) {
-    if (cp.index !== i) return fromFailure({ ok: false, reason: 'malformed_checkpoint', detail: `checkpoint index ${cp.index} where ${i} was expected`, checkpointSize: cp.size }, v, i);
-    if (!trustedAdded && cp.size > tSize!) {
-      const t = addTrusted();
-      if (t) return t;
-    }
-    const r = v.addCheckpoint(cp.note);
-    if (!r.ok) return fromFailure(r, v, i);
-    i++;
-  }
-  if (!trustedAdded) {
-    const t = addTrusted();
-    if (t) return t;
-  }
+
+  const cps = new CheckpointCursor(source, cpCount, pageSize);
+  let accepted = 0; // checkpoints checked so far = the next expected block height
+  let prev: StoredCheckpoint | null = null; // for the consistency proof to the next one
+  let trustedPending = tSize !== null;
   let consistencyProofs = 0;
-  if (opts.consistency) {
-    for (let k = 1; k < cps.length; k++) {
-      const a = cps[k - 1]!;
-      const b = cps[k]!;
-      const r = v.verifyConsistencyProof(a.note, b.note, await opts.consistency(a.size, b.size));
-      if (!r.ok) return fromFailure(r, v, cps.length);
+  const failed = (f: VerifyFailure) => fromFailure(f, v, accepted);
+  const add = (note: string): VerifyFailure | null => {
+    try {
+      const r = v.addCheckpoint(note);
+      return r.ok ? null : r;
+    } catch (err) {
+      // Only when the entries went past its size, which this loop never does; named, not thrown.
+      if (!(err instanceof VerifierConfigError)) throw err;
+      return { ok: false, reason: 'malformed_checkpoint', detail: err.message };
+    }
+  };
+  const takeCheckpoint = async (cp: StoredCheckpoint): Promise<VerifyFailure | null> => {
+    cps.skip();
+    if (cp.index !== accepted) return { ok: false, reason: 'malformed_checkpoint', detail: `checkpoint index ${cp.index} where ${accepted} was expected`, checkpointSize: cp.size };
+    const f = add(cp.note);
+    if (f) return f;
+    if (opts.consistency && prev) {
+      const r = v.verifyConsistencyProof(prev.note, cp.note, await opts.consistency(prev.size, cp.size));
+      if (!r.ok) return r;
       consistencyProofs++;
     }
-  }
-  let lastProgress = 0;
-  for (let from = 0; ; ) {
-    const page: Envelope[] = await source.entries(from, pageSize);
-    const r = v.push(page);
-    if (!r.ok) return fromFailure(r, v, cps.length);
-    from += page.length;
-    if (from - lastProgress >= 2048) {
-      lastProgress = from;
-      opts.onProgress?.(from);
+    prev = cp;
+    accepted++;
+    return null;
+  };
+  const takeTrusted = (): VerifyFailure | null => {
+    trustedPending = false;
+    return add(opts.trusted!);
+  };
+  /**
+   * Add what is due at the tree's current size: the log's checkpoints up to it, and the remembered one
+   * once every checkpoint of its size or smaller is in (the order a merged, size-sorted list gives).
+   * Returns the failure, or the size to stream the entries to before the next checkpoint is due.
+   */
+  const addDue = async (): Promise<VerifyFailure | number> => {
+    for (;;) {
+      const cp = await cps.peek();
+      if (trustedPending && v.size >= tSize! && (cp === null || cp.size > tSize!)) {
+        const f = takeTrusted();
+        if (f) return f;
+      } else if (cp !== null && cp.size <= v.size) {
+        const f = await takeCheckpoint(cp);
+        if (f) return f;
+      } else {
+        return Math.min(cp?.size ?? Infinity, trustedPending ? tSize! : Infinity);
+      }
     }
-    if (page.length < pageSize) break;
+  };
+
+  let pushed = 0;
+  let lastProgress = 0;
+  let due = await addDue();
+  if (typeof due !== 'number') return failed(due);
+  for await (const page of entryPages(source, head.entries, pageSize)) {
+    for (let at = 0; at < page.length; ) {
+      // Never past the next checkpoint's size: it must be added when the tree is exactly there.
+      const n = Math.min(page.length - at, Math.max(1, due - v.size));
+      const r = v.push(at === 0 && n === page.length ? page : page.slice(at, at + n));
+      if (!r.ok) return failed(r);
+      at += n;
+      pushed += n;
+      due = await addDue();
+      if (typeof due !== 'number') return failed(due);
+    }
+    if (pushed - lastProgress >= 2048) {
+      lastProgress = pushed;
+      opts.onProgress?.(pushed);
+    }
+  }
+  // The entries ended. A checkpoint still due commits to entries that never came: add the next one
+  // (it stays pending) so that finish() names the truncation; the rest cannot change that verdict.
+  const cp = await cps.peek();
+  if (trustedPending && (cp === null || cp.size > tSize!)) {
+    const f = takeTrusted();
+    if (f) return failed(f);
+  } else if (cp !== null) {
+    const f = await takeCheckpoint(cp);
+    if (f) return failed(f);
   }
   const done = v.finish();
-  if (!done.ok) return fromFailure(done, v, cps.length);
+  if (!done.ok) return failed(done);
+  if (accepted < cpCount) {
+    return failed({ ok: false, reason: 'malformed_checkpoint', detail: `checkpoint index ${accepted} is missing (the latest checkpoint has index ${cpCount - 1})` });
+  }
   opts.onProgress?.(done.size);
-  const last = cps.at(-1);
+  const last = prev as StoredCheckpoint | null;
   const latest = tSize !== null && (!last || tSize > last.size) ? { size: tSize, note: opts.trusted! } : last ? { size: last.size, note: last.note } : null;
-  return { ok: true, entries: done.size, checkpoints: cps.length, consistencyProofs, root: done.root, latestCheckpointSize: latest?.size ?? null, latestCheckpointNote: latest?.note ?? null };
+  return { ok: true, entries: done.size, checkpoints: accepted, consistencyProofs, root: done.root, latestCheckpointSize: latest?.size ?? null, latestCheckpointNote: latest?.note ?? null };
 }
 
 async function* fileLines(path: string): AsyncGenerator<string> {
