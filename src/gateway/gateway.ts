@@ -5,8 +5,9 @@
 // Money invariants: the hold is taken atomically by the store before any provider is called, so the
 // balance never goes negative; the charge is the answering attempt's cost (never more than the hold);
 // failed attempts are not billed, except an attempt the caller aborted after the provider had the request
-// (the provider bills what it generated); whatever happens (executor throws, chain append fails, abort), the
-// unspent part of the hold is released exactly once.
+// (the provider bills what it generated); whatever happens (executor throws, chain append fails, abort,
+// the process dies), the unspent part of the hold is given back exactly once: the hold is an accounts
+// ledger entry keyed by the decision, settled by one idempotent store step (see "The money" in run()).
 import { storedPolicy } from '../accounts/accounts.js';
 import { logger } from '../log.js';
 import { ERROR_CLASSES, type ErrorClass } from '../providers/types.js';
@@ -77,6 +78,14 @@ const PENDING_WAIT_MS = 150_000;
 function newDecisionId(nowMs: number): string {
   // Time-prefixed so ids sort roughly by creation; 64 random bits keep them unguessable.
   return `d_${nowMs.toString(36)}${randomHex(8)}`;
+}
+
+/** A catch handler that logs a store failure on the error path (the original error is what is thrown) and yields null. */
+function logged(decision: string, micros: number, msg: string): (err: unknown) => null {
+  return (err: unknown) => {
+    logger.error({ err, decision, micros }, msg);
+    return null;
+  };
 }
 
 function safeInt(n: unknown): number {
@@ -178,8 +187,8 @@ function restore(stored: RouteCallResult, decision: DecisionView | null): RouteC
  *   (`settleEmits` in `finish`), so the pre-call entries' fsync overlaps the provider round trip instead
  *   of preceding it, and is still on disk before the caller hears anything;
  * - a crash in between leaves no acknowledged call unrecorded (none was acknowledged); a hold taken
- *   before the crash is recorded on the pending decision and given back by the recovery sweep
- *   (recovery.ts), which also writes its refunded entry.
+ *   before the crash is in the accounts holds ledger, keyed by the pending decision, and given back by
+ *   the recovery sweep (recovery.ts), which also writes its refunded entry.
  * What can still fail later (the store write itself) surfaces when the call settles its entries.
  */
 function accepted(entry: Promise<unknown>): Promise<void> {
@@ -323,7 +332,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       model: null,
       provider: null,
       outcome: 'pending',
-      holdMicros: 0,
+      holdMicros: 0, // written when the decision settles; until then the hold lives in the accounts ledger
       costMicros: 0,
       latencyMs: null,
       idempotencyKey: key,
@@ -345,8 +354,21 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
 
     opts.onStart?.({ decisionId });
-    let held = 0; // money currently held, owned by this call (decision still pending)
-    let releaseOwed = 0; // a refund this call settled the decision for, while its release is running
+    // The money, in the order that keeps every crash point recoverable (recovery.ts settles what a dead
+    // process left; a hold is exactly-once by itself, store port `settleHold`):
+    //   1. hold: balance - worst case, and a ledger hold keyed by this decision, in one atomic store step.
+    //      Dying after it leaves the decision pending and the hold open: the sweep claims the decision
+    //      once past its deadline (failed, charge 0) and gives the whole hold back.
+    //   2. settle the decision (conditional on `pending`): it now records the charge. Dying after it leaves
+    //      a settled decision with an open hold: the sweep settles the hold with the recorded charge.
+    //      Losing this step to a sweep (a call that outlived its deadline) means the sweep charged 0 and
+    //      gives the hold back itself; this call then reports an error and moves no money.
+    //   3. settle the hold with that same charge: whoever settles it first (this call or a sweep) refunds
+    //      hold - charge, once, and only that one writes the `refunded` entry. Dying after it loses nothing.
+    // The reverse order (hold before decision) would leave, at a crash in between, a pending decision
+    // whose hold was already settled with a charge - which the sweep would then record as failed and free.
+    let openHold: number | null = null; // micros of the ledger hold this call took and has not settled
+    let settledCost: number | null = null; // the charge this call recorded on the decision (step 2)
     const finish = async (
       result: RouteCallResult,
       patch: Partial<DecisionRecord>,
@@ -394,13 +416,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
       // costliest fallback, keep the attempts it can cover rather than refuse outright.
       let attempts = plan.attempts;
       let holdMicros = worstCase(attempts);
-      let hold = await store.accounts.hold(agent.id, holdMicros);
+      const holdAt = new Date(started).toISOString(); // the hold's age is the call's: the sweep's deadline test
+      let hold = await store.accounts.hold(agent.id, decisionId, holdMicros, holdAt);
       if (!hold.ok) {
         const affordable = attempts.filter((c) => worstOf(c) <= hold.balanceMicros);
         if (affordable.length > 0) {
           attempts = affordable;
           holdMicros = worstCase(affordable);
-          hold = await store.accounts.hold(agent.id, holdMicros);
+          hold = await store.accounts.hold(agent.id, decisionId, holdMicros, holdAt);
         }
       }
       const decisionBase = { taskType: plan.taskType, classification: plan.classification, candidates: plan.candidates };
@@ -416,16 +439,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
           message,
         );
       }
-      held = holdMicros;
-      // Record the money at stake before anything else can fail: a process that dies from here on leaves a
-      // pending decision whose holdMicros the crash-recovery sweep (recovery.ts) gives back. Conditional, so
-      // a decision some other process already settled is never re-opened.
-      if (!(await store.decisions.updateIfPending(decisionId, { holdMicros, taskType: plan.taskType }))) {
-        // Whoever settled it did not know about this hold: it is this call's to give back.
-        held = 0;
-        await store.accounts.release(agent.id, holdMicros);
-        throw new Error(`decision ${decisionId} was settled by another process before its hold was recorded`);
-      }
+      // The ledger knows this hold from here on (no separate write to record it on the decision).
+      openHold = holdMicros;
       void emit({ kind: 'debited', fields: { holdMicros, taskType: plan.taskType } });
 
       const execPlan: PlanOk = attempts === plan.attempts ? plan : { ...plan, attempts };
@@ -468,9 +483,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         logger.warn({ decision: decisionId, costMicros: out.costMicros, holdMicros }, 'cost unusable or above the hold; charging the hold');
       }
       const refundMicros = holdMicros - cost;
-      // Settle first, release second: whoever moves the decision out of `pending` owns the release, so a
-      // release that went through but reported an error is never repeated by the catch below, and a
-      // recovery sweep that already gave the hold back (this call outlived its deadline) wins cleanly.
+      // Step 2: settle the decision. Conditional, so a sweep that already claimed it wins cleanly.
       const settled = await store.decisions.updateIfPending(decisionId, {
         outcome: answered ? 'completed' : 'failed',
         model,
@@ -483,18 +496,24 @@ export function createGateway(deps: GatewayDeps): Gateway {
         ...(aborted && key !== null ? { idempotencyKey: null } : {}),
       });
       if (!settled) {
-        held = 0; // the settler released it
-        throw new Error(`decision ${decisionId} was settled by another process (recovered): its hold was released there`);
+        openHold = null; // the sweep that claimed it settles the hold (charge 0) and says so on the chain
+        throw new Error(`decision ${decisionId} was settled by another process (recovered): it gives the hold back`);
       }
-      held = 0;
-      releaseOwed = refundMicros;
-      const balanceMicros = refundMicros > 0 ? await store.accounts.release(agent.id, refundMicros) : (await store.accounts.agentsByIds([agent.id]))[0]?.balanceMicros ?? 0;
-      releaseOwed = 0;
-      void emit({
-        kind: 'refunded',
-        ...(answered ? { model: model!, provider: provider! } : {}),
-        fields: { holdMicros, costMicros: cost, refundMicros },
-      });
+      settledCost = cost;
+      // Step 3: settle the hold with the recorded charge.
+      const given = await store.accounts.settleHold(agent.id, decisionId, cost);
+      openHold = null;
+      if (given.settled) {
+        void emit({
+          kind: 'refunded',
+          ...(answered ? { model: model!, provider: provider! } : {}),
+          fields: { holdMicros, costMicros: cost, refundMicros },
+        });
+      } else {
+        // A recovery sweep settled it first, with the same charge, and wrote the refunded entry.
+        logger.warn({ decision: decisionId }, 'the hold was settled by a recovery sweep before this call could');
+      }
+      const balanceMicros = given.balanceMicros;
 
       if (answered && model && provider) {
         const answering = [...attemptViews].reverse().find((a) => a.ok);
@@ -542,31 +561,34 @@ export function createGateway(deps: GatewayDeps): Gateway {
         message,
       );
     } catch (err) {
-      // Infrastructure failure (store, chain): give the money back and mark the decision failed - but only
-      // if this call still owns the hold (the decision is still pending). Settling is the conditional update,
-      // so the hold is released at most once whoever (this call, a recovery sweep) gets there first.
-      const amount = held;
-      held = 0;
+      // Infrastructure failure (store, chain): settle the hold this call still has open, with the charge
+      // the decision records - the one this call settled it with, else 0 once this call has marked it
+      // failed. If a sweep settled the decision instead, the hold is the sweep's to settle. settleHold is
+      // exactly-once, so repeating one that went through but reported an error moves nothing.
+      const openMicros = openHold;
+      openHold = null;
+      let markedFailed = false;
+      if (openMicros !== null) {
+        let charge = settledCost;
+        if (charge === null) {
+          markedFailed = (await store.decisions.updateIfPending(decisionId, { outcome: 'failed' }).catch(logged(decisionId, openMicros, 'could not mark a failed decision; its hold is left to the recovery sweep'))) !== null;
+          if (markedFailed) charge = 0;
+        }
+        if (charge !== null) {
+          const costMicros = charge;
+          const given = await store.accounts.settleHold(agent.id, decisionId, costMicros).catch(logged(decisionId, openMicros, 'could not settle a hold; left to the recovery sweep'));
+          if (given?.settled) void emit({ kind: 'refunded', fields: { holdMicros: openMicros, costMicros, refundMicros: given.refundMicros } });
+          // Already settled: most likely this call's own settle, which went through but reported an error
+          // (or a sweep's, which wrote the entry). Not repeated: the ledger moved the money once.
+          else if (given) logger.warn({ decision: decisionId, micros: openMicros }, 'hold already settled after an error; no refunded entry from this call');
+        }
+      }
       appender.commitNow?.();
       await Promise.allSettled([...pendingEmits]);
       const chainSeqs = [...seqs].sort((a, b) => a - b);
       const latencyMs = now() - started;
-      const owned = await store.decisions
-        .updateIfPending(decisionId, { outcome: 'failed', chainSeqs, latencyMs })
-        .catch((e: unknown) => {
-          logger.error({ err: e, decision: decisionId, micros: amount }, 'could not mark a failed decision; its hold is left to the recovery sweep');
-          return null;
-        });
-      if (owned && amount > 0) {
-        await store.accounts.release(agent.id, amount).catch((e: unknown) => logger.error({ err: e, decision: decisionId, micros: amount }, 'could not release a hold'));
-      } else if (!owned) {
-        await store.decisions.update(decisionId, { chainSeqs, latencyMs }).catch(() => undefined);
-      }
-      if (releaseOwed > 0) {
-        // The decision was settled and the refund's release threw: it may have gone through, so it is not
-        // repeated (a second release could pay twice). Logged with the amount for reconciliation.
-        logger.error({ decision: decisionId, agent: agent.id, micros: releaseOwed }, 'refund release reported an error after the decision was settled; not retried');
-      }
+      const owned = !markedFailed && (await store.decisions.updateIfPending(decisionId, { outcome: 'failed', chainSeqs, latencyMs }).catch(logged(decisionId, 0, 'could not mark a failed decision')));
+      if (!owned) await store.decisions.update(decisionId, { chainSeqs, latencyMs }).catch(() => undefined);
       throw err;
     }
   }

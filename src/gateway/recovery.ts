@@ -1,13 +1,25 @@
-// Crash recovery: a process that dies between the hold and the refund leaves its decision `pending` with
-// the hold still taken. The sweep finds pending decisions older than any live call can be, gives their
-// hold back, marks them failed and says so on the chain (a `refunded` entry, reason recovered_after_crash).
+// Crash recovery: money a dead process left held, given back exactly once, from any number of processes.
 //
-// Exactly once across processes: a decision is claimed with the store's conditional update (only while
-// still `pending`) BEFORE its hold is released, so two sweeps - or a sweep and the call itself, should it
-// outlive its deadline - can never both release it. The price of claim-then-release: a crash between the
-// two loses that one release (logged nowhere, the process is gone); the reverse order could pay twice.
+// A hold lives in the accounts ledger keyed by its decision (store port: hold / settleHold / openHolds),
+// and settling it is exactly-once by itself: of any number of settlers one gets `settled: true`, and only
+// that one appends the `refunded` chain entry. So the sweep never needs to own a release; it only has to
+// charge what the call would have charged, and that is decided by the decision record:
+// - a decision still `pending` past the routing deadline was abandoned: the sweep claims it (the store's
+//   conditional update; one claimer wins), marks it failed, and settles its hold with charge 0;
+// - a decision already settled whose hold is still open (the process died between settling the decision
+//   and settling the hold): the hold is settled with the cost the decision records. Its call, should it
+//   still be alive, settles with that same cost, so whichever of them gets there first is right.
+// The sweep works in two passes: pending decisions past the deadline (also those that never took a hold,
+// so none stays pending forever), then open holds past the deadline (what the first pass cannot see: a
+// settled decision with an open hold).
+//
+// Holds migrated from before the ledger (OpenHold.migrated) follow the old rule, under which whoever
+// settled the decision also released its hold: the sweep gives one back only if it is the one claiming
+// the pending decision now; a migrated hold whose decision someone else settled is closed with no refund.
+// Likewise a pending decision claimed with no ledger hold but a holdMicros recorded (written by a process
+// of that older version still running beside this one) is credited back by its claimer.
 import { logger } from '../log.js';
-import type { DecisionRecord, Store } from '../store/port.js';
+import type { DecisionRecord, OpenHold, Store } from '../store/port.js';
 import type { GatewayAppender } from './types.js';
 
 export const RECOVERED_REASON = 'recovered_after_crash';
@@ -18,13 +30,13 @@ export const RECOVERY_MARGIN_MS = 60_000;
 export interface RecoveryDeps {
   store: Store;
   appender: GatewayAppender;
-  /** Pending decisions created longer ago than this are abandoned (routing deadline + margin). */
+  /** Pending decisions and open holds created longer ago than this are abandoned (routing deadline + margin). */
   olderThanMs: number;
   now?: () => number;
 }
 
 export interface SweepResult {
-  /** Decisions this sweep settled. */
+  /** Abandoned decisions and holds this sweep settled. */
   recovered: number;
   /** Money given back to agents, micro-USD. */
   releasedMicros: number;
@@ -32,50 +44,116 @@ export interface SweepResult {
 
 const PAGE = 100;
 
-/** One pass over the abandoned pending decisions. Safe to run concurrently in any number of processes. */
+/** One pass over abandoned decisions and holds. Safe to run concurrently in any number of processes. */
 export async function sweepAbandoned(deps: RecoveryDeps): Promise<SweepResult> {
-  const { store, appender } = deps;
+  const { store } = deps;
   const now = deps.now ?? Date.now;
   const until = new Date(now() - deps.olderThanMs).toISOString();
   const result: SweepResult = { recovered: 0, releasedMicros: 0 };
+  const count = (refund: number | null) => {
+    if (refund === null) return;
+    result.recovered++;
+    result.releasedMicros += refund;
+  };
+
   let after: string | undefined;
   for (;;) {
     const page = await store.decisions.list({ outcome: 'pending', until }, PAGE, after);
     for (const d of page.items) {
       try {
-        if (await recoverOne(store, appender, d, now)) {
-          result.recovered++;
-          result.releasedMicros += d.holdMicros;
-        }
+        count(await recoverPending(deps, d));
       } catch (err) {
-        logger.error({ err, decision: d.id, micros: d.holdMicros }, 'could not recover an abandoned decision');
+        logger.error({ err, decision: d.id }, 'could not recover an abandoned decision');
       }
     }
-    if (!page.hasNextPage || page.items.length === 0) return result;
+    if (!page.hasNextPage || page.items.length === 0) break;
     after = page.items[page.items.length - 1]!.id;
+  }
+
+  let cursor: OpenHold | undefined;
+  for (;;) {
+    const holds = await store.accounts.openHolds(until, PAGE, cursor);
+    const decisions = await store.decisions.byIds(holds.map((h) => h.decisionId));
+    for (const [i, h] of holds.entries()) {
+      try {
+        count(await recoverHold(deps, h, decisions[i] ?? null));
+      } catch (err) {
+        logger.error({ err, decision: h.decisionId, micros: h.micros }, 'could not settle an abandoned hold');
+      }
+    }
+    if (holds.length < PAGE) return result;
+    cursor = holds[holds.length - 1];
   }
 }
 
-async function recoverOne(store: Store, appender: GatewayAppender, d: DecisionRecord, now: () => number): Promise<boolean> {
+/**
+ * Claims an abandoned pending decision and gives its whole hold back. Returns the refund, or null when
+ * another process settled the decision first (its hold is then that settler's, or the holds pass's).
+ */
+async function recoverPending(deps: RecoveryDeps, d: DecisionRecord): Promise<number | null> {
+  const { store } = deps;
+  const now = deps.now ?? Date.now;
   const message = 'the process handling this call stopped before it finished; the hold was released';
   const detail = d.detail && typeof d.detail === 'object' ? { ...(d.detail as Record<string, unknown>), message, recovered: { reason: RECOVERED_REASON, at: new Date(now()).toISOString() } } : d.detail;
   const claimed = await store.decisions.updateIfPending(d.id, { outcome: 'failed', costMicros: 0, detail });
-  if (!claimed) return false; // settled meanwhile, by its call or another sweep: theirs to release
-  const holdMicros = claimed.holdMicros;
-  if (holdMicros > 0) await store.accounts.release(d.agentId, holdMicros);
-  logger.warn({ decision: d.id, agent: d.agentId, micros: holdMicros }, 'released the hold of a decision abandoned by a crashed process');
-  // The chain says what moved: the whole hold back, nothing charged. Nothing was held, nothing to say.
-  if (holdMicros > 0) {
-    const [agent] = await store.accounts.agentsByIds([d.agentId]);
-    const env = await appender.append({
-      kind: 'refunded',
-      agent: agent?.handle ?? d.agentId,
-      decision: d.id,
-      fields: { holdMicros, costMicros: 0, refundMicros: holdMicros, reason: RECOVERED_REASON },
-    });
-    await store.decisions.update(d.id, { chainSeqs: [...claimed.chainSeqs, env.seq] });
+  if (!claimed) return null;
+  // A hold is only ever settled after its decision left `pending`, so the claimer finds it still open.
+  const s = await store.accounts.settleHold(d.agentId, d.id, 0);
+  let holdMicros = s.refundMicros;
+  if (!s.settled && claimed.holdMicros > 0) {
+    // No ledger hold, yet a hold recorded on the pending decision: taken by a process of the version
+    // before the ledger. Its rule applies - the claimer releases - with its crash window (once, at upgrade).
+    holdMicros = claimed.holdMicros;
+    await store.accounts.credit(d.agentId, holdMicros);
+  } else if (!s.settled) {
+    return 0; // it never took a hold (died before it, or was refused): nothing to give back or to say
   }
-  return true;
+  logger.warn({ decision: d.id, agent: d.agentId, micros: holdMicros }, 'released the hold of a decision abandoned by a crashed process');
+  await sayRefunded(deps, d.agentId, d.id, holdMicros, 0, claimed.chainSeqs);
+  return holdMicros;
+}
+
+/** Settles an open hold past the deadline with the charge its decision records. Null: another settler won. */
+async function recoverHold(deps: RecoveryDeps, h: OpenHold, found: DecisionRecord | null): Promise<number | null> {
+  const { store } = deps;
+  // A decision of another agent is not this hold's: as good as none (ids are unique; never expected).
+  let d = found && found.agentId === h.agentId ? found : null;
+  if (d?.outcome === 'pending') {
+    const refund = await recoverPending(deps, d);
+    if (refund !== null) return refund;
+    // Settled just now by someone else: settle the hold with what they decided.
+    d = (await store.decisions.byIds([h.decisionId]))[0] ?? null;
+    if (d?.outcome === 'pending') return null;
+  }
+  let charge: number;
+  if (!d) {
+    charge = 0; // a hold with no decision record: nobody was served; give it all back
+    logger.warn({ decision: h.decisionId, agent: h.agentId, micros: h.micros }, 'an open hold has no decision record; giving it back');
+  } else if (h.migrated) {
+    charge = h.micros; // settled by code that released holds itself: close the entry, refund nothing
+  } else {
+    charge = Math.min(d.costMicros, h.micros);
+  }
+  const s = await store.accounts.settleHold(h.agentId, h.decisionId, charge);
+  if (!s.settled) return null;
+  if (h.migrated && d) return 0; // nothing moved, nothing to say
+  logger.warn({ decision: h.decisionId, agent: h.agentId, micros: s.refundMicros, chargeMicros: charge }, 'settled the hold of a decision whose process died before giving it back');
+  await sayRefunded(deps, h.agentId, h.decisionId, h.micros, charge, d?.chainSeqs ?? null);
+  return s.refundMicros;
+}
+
+/** The chain says what moved (never what is left), and the decision lists the entry. Called only by the settler. */
+async function sayRefunded(deps: RecoveryDeps, agentId: string, decisionId: string, holdMicros: number, costMicros: number, chainSeqs: number[] | null): Promise<void> {
+  const { store, appender } = deps;
+  const [agent] = await store.accounts.agentsByIds([agentId]);
+  const env = await appender.append({
+    kind: 'refunded',
+    agent: agent?.handle ?? agentId,
+    decision: decisionId,
+    fields: { holdMicros, costMicros, refundMicros: holdMicros - costMicros, reason: RECOVERED_REASON },
+  });
+  // holdMicros too: a pending decision shows 0 until settled, and a recovered one was never settled by its call.
+  if (chainSeqs) await store.decisions.update(decisionId, { holdMicros, chainSeqs: [...chainSeqs, env.seq] });
 }
 
 export interface RecoveryLoop {

@@ -99,6 +99,40 @@ export interface AgentRecord {
 
 export type HoldResult = { ok: true; balanceMicros: Micros } | { ok: false; balanceMicros: Micros };
 
+/**
+ * One open hold of the keyed holds ledger: money taken from an agent's balance for one decision and not
+ * yet given back. It lives with the balance it came from (SQLite: a `holds` row written in the balance's
+ * transaction; MongoDB: an entry of the agent document, changed in the same single-document update), so
+ * taking it and settling it are each one atomic, idempotent step.
+ */
+export interface OpenHold {
+  agentId: string;
+  /** The hold's key, with agentId: the decision it pays for. At most one open hold per (agent, decision id). */
+  decisionId: string;
+  micros: Micros;
+  /** ISO time the hold was stamped with (the call's start); the recovery sweep's age test reads it. */
+  createdAt: string;
+  /**
+   * Taken before the ledger existed: copied by the schema migration from a pending decision's holdMicros.
+   * Code of that age released holds itself (whoever settled the decision), so such a hold may only be
+   * given back by whoever moves its decision out of `pending` now; once the decision is settled by
+   * anyone else it is closed with no refund (src/gateway/recovery.ts).
+   */
+  migrated: boolean;
+}
+
+export interface SettleHoldResult {
+  /** True for exactly one caller per hold: the one whose call gave it back. False: no such open hold (already settled, or never taken); nothing moved. */
+  settled: boolean;
+  /** What this call gave back (hold - charge); 0 when not settled. */
+  refundMicros: Micros;
+  /** The balance after this call. */
+  balanceMicros: Micros;
+}
+
+/** Keyset position in openHolds: the last hold of the previous page. */
+export type OpenHoldsCursor = Pick<OpenHold, 'createdAt' | 'decisionId'>;
+
 export interface AccountsStore {
   /** Throws StoreConflictError if the handle or key hash is taken. */
   createAgent(agent: AgentRecord): Promise<AgentRecord>;
@@ -107,14 +141,42 @@ export interface AccountsStore {
   agentByHandle(handle: string): Promise<AgentRecord | null>;
   listAgents(): Promise<AgentRecord[]>;
   setPolicy(id: string, policy: unknown): Promise<AgentRecord | null>;
-  // credit/hold/release: `micros` must be a non-negative safe integer, else StoreInputError (field
-  // 'micros'); an unknown agent id throws StoreNotFoundError; nothing changes in either case.
-  /** Add credit; returns the new balance. A balance past Number.MAX_SAFE_INTEGER is refused (StoreInputError). */
+  // Money arguments must be non-negative safe integers, else StoreInputError naming the field; an unknown
+  // agent id throws StoreNotFoundError; nothing changes in either case. `balanceMicros` never counts open
+  // holds: held money is neither spendable nor lost.
+  /**
+   * Add credit; returns the new balance. Refused (StoreInputError, field 'micros') when the balance plus the
+   * agent's open holds would pass Number.MAX_SAFE_INTEGER, so giving every hold back can never overflow.
+   */
   credit(id: string, micros: Micros): Promise<Micros>;
-  /** Atomically take `micros` iff the balance covers it: the balance never goes negative, even under concurrency. */
-  hold(id: string, micros: Micros): Promise<HoldResult>;
-  /** Return an unspent part of a hold; returns the new balance. */
-  release(id: string, micros: Micros): Promise<Micros>;
+  /**
+   * Take `micros` from the agent's balance as the hold of `decisionId`, atomically: only if the balance
+   * covers it (it never goes negative, however many holds race) and only if that decision has no open
+   * hold. A refused hold (`ok: false`) records nothing.
+   *
+   * A second hold with the same (agent, decision id) while the first is open is REFUSED with StoreConflictError
+   * (field 'decisionId') and moves nothing - not treated as idempotent: the ledger forgets settled holds
+   * (the MongoDB agent document must not grow with every call), so it could not tell a retry from a reuse
+   * of the id after a settle, and an "ok" for a hold it did not take would hide the mistake. Decision ids
+   * are therefore never reused. `decisionId`: 1-128 of [A-Za-z0-9_-] (it is a MongoDB field name);
+   * `createdAt` (ISO time, default now) is what the recovery sweep's age test reads.
+   */
+  hold(agentId: string, decisionId: string, micros: Micros, createdAt?: string): Promise<HoldResult>;
+  /**
+   * Close the open hold of `decisionId`: charge `chargeMicros` of it and give the rest back to the
+   * balance, in one atomic step that succeeds for exactly one caller (`settled: true`); every other call -
+   * a repeat, a racing recovery sweep in another process, a hold never taken - gets `settled: false` and
+   * moves nothing, so anyone may settle a hold as long as they all charge the same amount (the charge the
+   * decision records). A charge above the hold is a caller's arithmetic error: StoreInputError (field
+   * 'chargeMicros'), nothing changes - callers cap it themselves (the gateway charges at most the hold).
+   */
+  settleHold(agentId: string, decisionId: string, chargeMicros: Micros): Promise<SettleHoldResult>;
+  /**
+   * Open holds stamped before `before` (ISO time), oldest first (createdAt, then decisionId), at most
+   * `limit`, after the cursor `after` when given. For the recovery sweep: holds older than any live call
+   * were abandoned by a process that died.
+   */
+  openHolds(before: string, limit: number, after?: OpenHoldsCursor): Promise<OpenHold[]>;
 }
 
 export type DecisionOutcome = 'pending' | 'completed' | 'failed' | 'rejected';
@@ -128,6 +190,11 @@ export interface DecisionRecord {
   model: string | null;
   provider: string | null;
   outcome: DecisionOutcome;
+  /**
+   * The hold taken for this decision, for display: written when the decision is settled. The money itself
+   * lives in the accounts holds ledger, so a pending decision shows 0 - except one written by a version
+   * before the ledger, which recorded its hold here while pending (migrated into the ledger on upgrade).
+   */
   holdMicros: Micros;
   costMicros: Micros;
   latencyMs: number | null;
@@ -164,8 +231,9 @@ export interface DecisionsStore {
   /**
    * Conditional update: applies `patch` only while the decision's outcome is still `pending`, atomically
    * (check and write are one operation). Returns the updated record, or null when the decision is unknown
-   * or already settled. Whoever moves a decision out of `pending` owns releasing its hold, so of two
-   * callers (the call itself, a crash-recovery sweep in any process) exactly one releases it.
+   * or already settled. Whoever moves a decision out of `pending` decides its charge (the recorded
+   * costMicros; 0 for a failed or recovered call); its hold is then settled with that charge by
+   * accounts.settleHold, which is exactly-once by itself, so any process may do it.
    */
   updateIfPending(id: string, patch: Partial<Omit<DecisionRecord, 'id' | 'agentId' | 'createdAt'>>): Promise<DecisionRecord | null>;
   byIds(ids: readonly string[]): Promise<(DecisionRecord | null)[]>;
@@ -220,7 +288,7 @@ export class StoreInputError extends RangeError {
   }
 }
 
-/** The record a write targets does not exist (credit/hold/release on an unknown agent id). Nothing changed. */
+/** The record a write targets does not exist (credit/hold/settleHold on an unknown agent id). Nothing changed. */
 export class StoreNotFoundError extends Error {
   override readonly name = 'StoreNotFoundError';
   constructor(

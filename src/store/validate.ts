@@ -26,6 +26,26 @@ export function assertString(value: unknown, field: string): asserts value is st
   }
 }
 
+const HOLD_KEY_RE = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * A hold's key (its decision id). Restricted to what is safe as a MongoDB field name (the agent document
+ * keys its open holds by it: no '.', no leading '$'), checked in both adapters so they accept the same ids.
+ */
+export function assertHoldKey(value: unknown, field: string): asserts value is string {
+  if (typeof value !== 'string' || !HOLD_KEY_RE.test(value)) {
+    throw new StoreInputError(`${field} must be 1-128 characters of A-Z, a-z, 0-9, '_' or '-'`, field);
+  }
+}
+
+/** An ISO time in the one canonical form (toISOString), so that string order is time order. */
+export function assertIsoTime(value: unknown, field: string): asserts value is string {
+  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms) || new Date(ms).toISOString() !== value) {
+    throw new StoreInputError(`${field} must be an ISO time as toISOString() writes it (YYYY-MM-DDTHH:mm:ss.sssZ)`, field);
+  }
+}
+
 /** The fields of a new agent both adapters check before writing anything. */
 export function assertAgentRecord(agent: AgentRecord): void {
   assertString(agent.id, 'id');

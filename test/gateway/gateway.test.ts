@@ -8,7 +8,7 @@ import { requestHash, validateRouteRequest } from '../../src/gateway/validate.js
 import { chat, parsedCanonical, startHarness, type Harness } from './harness.js';
 import { ChainAppender, ChainClosedError } from '../../src/chain/appender.js';
 import { loadSigningKeys } from '../../src/chain/keys.js';
-import type { AccountsStore, Store } from '../../src/store/port.js';
+import type { AccountsStore, DecisionsStore, Store } from '../../src/store/port.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -420,23 +420,41 @@ describe('privacy', () => {
   });
 });
 
-/** The harness store with some accounts methods replaced (everything else is the real SQLite store). */
-function storeWith(accounts: Partial<AccountsStore>): Store {
-  const acc = new Proxy(h.store.accounts, {
+/** A proxy of `target` with some methods replaced (the others bound to the real object). */
+function overriding<T extends object>(target: T, over: Partial<T>): T {
+  return new Proxy(target, {
     get(t, k) {
-      const over = (accounts as Record<PropertyKey, unknown>)[k];
-      if (over) return over;
+      const o = (over as Record<PropertyKey, unknown>)[k];
+      if (o) return o;
       const v = Reflect.get(t, k) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
     },
   });
-  return new Proxy(h.store, {
-    get(t, k) {
-      if (k === 'accounts') return acc;
-      const v = Reflect.get(t, k) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
-    },
-  });
+}
+
+/** The harness store with some accounts (and decisions) methods replaced (everything else is the real SQLite store). */
+function storeWith(accounts: Partial<AccountsStore>, decisions: Partial<DecisionsStore> = {}): Store {
+  return overriding(h.store, { accounts: overriding(h.store.accounts, accounts), decisions: overriding(h.store.decisions, decisions) });
+}
+
+/** The harness store recording the name of every write method called, in order. */
+function recordingWrites(): { store: Store; writes: string[] } {
+  const writes: string[] = [];
+  const wrap = <T extends object>(area: string, target: T, names: (keyof T & string)[]): Partial<T> =>
+    Object.fromEntries(
+      names.map((n) => [
+        n,
+        (...args: unknown[]) => {
+          writes.push(`${area}.${n}`);
+          return (target[n] as (...a: unknown[]) => unknown).apply(target, args);
+        },
+      ]),
+    ) as Partial<T>;
+  const store = storeWith(
+    wrap('accounts', h.store.accounts, ['credit', 'hold', 'settleHold']),
+    wrap('decisions', h.store.decisions, ['insert', 'update', 'updateIfPending']),
+  );
+  return { store, writes };
 }
 
 describe('durability on the call path', () => {
@@ -505,20 +523,35 @@ describe('durability on the call path', () => {
 });
 
 describe('settling a hold exactly once', () => {
-  it('a refund release that went through but reported an error is not released again', async () => {
-    const { record } = await h.agent('gw-release-err', 5_000_000);
-    let releases = 0;
+  it('writes the store five times per call, settling the decision before its hold (so every crash point is recoverable)', async () => {
+    const { record } = await h.agent('gw-writes', 5_000_000);
+    const { store, writes } = recordingWrites();
+    const gw = createGateway({ store, appender: h.appender, router: h.router, signals: h.signals, execute: h.executor.execute });
+    const r = ok(await gw.routeCall(record, chat('count the writes')));
+    // No write records the hold on the decision (the ledger has it), and no separate release.
+    expect(writes).toEqual(['decisions.insert', 'accounts.hold', 'decisions.updateIfPending', 'accounts.settleHold', 'decisions.update']);
+    expect(await h.balance(record.id)).toBe(5_000_000 - r.costMicros);
+    expect(await h.store.accounts.openHolds('2999-01-01T00:00:00.000Z', 1000)).not.toContainEqual(expect.objectContaining({ decisionId: r.decisionId }));
+    const [d] = await h.store.decisions.byIds([r.decisionId]);
+    expect(d).toMatchObject({ outcome: 'completed', holdMicros: r.holdMicros, costMicros: r.costMicros });
+  });
+
+  it('a hold settle that went through but reported an error moves no money twice, and the call fails', async () => {
+    const { record } = await h.agent('gw-settle-err', 5_000_000);
+    const settles: boolean[] = [];
     const store = storeWith({
-      release: async (id: string, micros: number) => {
-        releases++;
-        await h.store.accounts.release(id, micros);
-        throw new Error('connection reset after the write committed');
+      settleHold: async (agentId: string, decisionId: string, charge: number) => {
+        const r = await h.store.accounts.settleHold(agentId, decisionId, charge);
+        settles.push(r.settled);
+        if (settles.length === 1) throw new Error('connection reset after the write committed');
+        return r;
       },
     });
     const gw = createGateway({ store, appender: h.appender, router: h.router, signals: h.signals, execute: h.executor.execute });
-    await expect(gw.routeCall(record, chat('release reports an error'))).rejects.toThrow(/connection reset/);
+    await expect(gw.routeCall(record, chat('settle reports an error'))).rejects.toThrow(/connection reset/);
     await gw.drain();
-    expect(releases).toBe(1);
+    // The call settled it again with the same charge after the error: the ledger refused the repeat.
+    expect(settles).toEqual([true, false]);
     const { items } = await h.store.decisions.list({ agentId: record.id }, 5);
     expect(items).toHaveLength(1);
     const d = items[0]!;
@@ -529,6 +562,32 @@ describe('settling a hold exactly once', () => {
     expect(await h.balance(record.id)).toBe(5_000_000 - d.costMicros);
   });
 
+  it('a call whose decision a recovery sweep claimed first moves no money and leaves the hold to the sweep', async () => {
+    const { record } = await h.agent('gw-swept', 5_000_000);
+    // The sweep's claim lands while the provider call runs (a call that outlived its deadline).
+    const store = storeWith(
+      {},
+      {
+        updateIfPending: async (id, patch) => {
+          if (patch.outcome === 'completed') {
+            const claimed = await h.store.decisions.updateIfPending(id, { outcome: 'failed', costMicros: 0 });
+            expect(claimed).not.toBeNull();
+            expect(await h.store.accounts.settleHold(record.id, id, 0)).toMatchObject({ settled: true });
+          }
+          return h.store.decisions.updateIfPending(id, patch);
+        },
+      },
+    );
+    const gw = createGateway({ store, appender: h.appender, router: h.router, signals: h.signals, execute: h.executor.execute });
+    await expect(gw.routeCall(record, chat('swept from under the call'))).rejects.toThrow(/settled by another process/);
+    await gw.drain();
+    expect(await h.balance(record.id)).toBe(5_000_000);
+    const { items } = await h.store.decisions.list({ agentId: record.id }, 5);
+    expect(items.map((d) => [d.outcome, d.costMicros])).toEqual([['failed', 0]]);
+    // The call wrote no refunded entry: only the settler does.
+    expect((await entriesOf(items[0]!.id)).map((e) => e.kind)).not.toContain('refunded');
+  });
+
   it('moves no money when the appender refuses the request entry', async () => {
     const { record } = await h.agent('gw-chain-refuses', 5_000_000);
     const keys = loadSigningKeys({ dataDir: h.dir, create: true, env: {}, origin: 'test.ainfera/chain' });
@@ -537,9 +596,9 @@ describe('settling a hold exactly once', () => {
     let holds = 0;
     let calls = 0;
     const store = storeWith({
-      hold: async (id: string, micros: number) => {
+      hold: async (...args: Parameters<AccountsStore['hold']>) => {
         holds++;
-        return h.store.accounts.hold(id, micros);
+        return h.store.accounts.hold(...args);
       },
     });
     const gw = createGateway({ store, appender: closed, router: h.router, signals: h.signals, execute: async () => { calls++; return { ok: false, attempts: [] }; } });

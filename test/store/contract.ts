@@ -16,6 +16,7 @@ export interface StoreBacking {
 export type ContractCase =
   | 'concurrent appenders'
   | 'hold under concurrency'
+  | 'hold settle race across instances'
   | 'settle race across instances'
   | 'watch across instances'
   | 'concurrent checkpoints';
@@ -320,50 +321,152 @@ export function describeStoreContract(name: string, makeBacking: () => Promise<S
         expect(await s.accounts.listAgents()).toHaveLength(1);
       });
 
-      it('credits, holds and releases integer micro-USD', async () => {
+      it('credits, holds and settles integer micro-USD, each hold keyed by its decision', async () => {
         await s.accounts.createAgent(agent('a1', 100));
         expect(await s.accounts.credit('a1', 50)).toBe(150);
-        expect(await s.accounts.hold('a1', 120)).toEqual({ ok: true, balanceMicros: 30 });
-        expect(await s.accounts.hold('a1', 31)).toEqual({ ok: false, balanceMicros: 30 });
-        expect(await s.accounts.hold('a1', 30)).toEqual({ ok: true, balanceMicros: 0 });
-        expect(await s.accounts.hold('a1', 0)).toEqual({ ok: true, balanceMicros: 0 });
-        expect(await s.accounts.release('a1', 45)).toBe(45);
+        expect(await s.accounts.hold('a1', 'd1', 120)).toEqual({ ok: true, balanceMicros: 30 });
+        expect(await s.accounts.hold('a1', 'd2', 31)).toEqual({ ok: false, balanceMicros: 30 });
+        expect(await s.accounts.hold('a1', 'd2', 30)).toEqual({ ok: true, balanceMicros: 0 });
+        expect(await s.accounts.hold('a1', 'd3', 0)).toEqual({ ok: true, balanceMicros: 0 });
+        // hold - charge comes back; balances never count what is held.
+        expect(await s.accounts.settleHold('a1', 'd1', 75)).toEqual({ settled: true, refundMicros: 45, balanceMicros: 45 });
+        expect(await s.accounts.settleHold('a1', 'd3', 0)).toEqual({ settled: true, refundMicros: 0, balanceMicros: 45 });
         expect((await s.accounts.agentsByIds(['a1']))[0]?.balanceMicros).toBe(45);
-        await expect(s.accounts.hold('ghost', 1)).rejects.toBeInstanceOf(StoreNotFoundError);
+        expect((await s.accounts.openHolds('2999-01-01T00:00:00.000Z', 10)).map((h) => [h.decisionId, h.micros])).toEqual([['d2', 30]]);
+        await expect(s.accounts.hold('ghost', 'g1', 1)).rejects.toBeInstanceOf(StoreNotFoundError);
+        await expect(s.accounts.settleHold('ghost', 'g1', 0)).rejects.toBeInstanceOf(StoreNotFoundError);
         await expect(s.accounts.credit('ghost', 1)).rejects.toBeInstanceOf(StoreNotFoundError);
+      });
+
+      it('settles a hold exactly once: a second settle, an unknown hold or another agent\'s moves nothing', async () => {
+        await s.accounts.createAgent(agent('a1', 1000));
+        await s.accounts.createAgent(agent('a2', 0));
+        const s2 = await open();
+        expect(await s.accounts.hold('a1', 'd1', 400)).toEqual({ ok: true, balanceMicros: 600 });
+        // The same hold settled again - by this instance or another, with any charge - moves nothing.
+        expect(await s.accounts.settleHold('a1', 'd1', 100)).toEqual({ settled: true, refundMicros: 300, balanceMicros: 900 });
+        expect(await s.accounts.settleHold('a1', 'd1', 100)).toEqual({ settled: false, refundMicros: 0, balanceMicros: 900 });
+        expect(await s2.accounts.settleHold('a1', 'd1', 0)).toEqual({ settled: false, refundMicros: 0, balanceMicros: 900 });
+        // A hold never taken, and a hold settled under the wrong agent: nothing.
+        expect(await s.accounts.settleHold('a1', 'never', 0)).toEqual({ settled: false, refundMicros: 0, balanceMicros: 900 });
+        expect(await s.accounts.hold('a1', 'd2', 50)).toEqual({ ok: true, balanceMicros: 850 });
+        expect(await s.accounts.settleHold('a2', 'd2', 0)).toEqual({ settled: false, refundMicros: 0, balanceMicros: 0 });
+        // A charge above the hold is the caller's arithmetic error: refused, the hold stays open.
+        await expect(s.accounts.settleHold('a1', 'd2', 51)).rejects.toMatchObject({ name: 'StoreInputError', field: 'chargeMicros' });
+        expect((await s.accounts.openHolds('2999-01-01T00:00:00.000Z', 10)).map((h) => h.decisionId)).toEqual(['d2']);
+        expect(await s2.accounts.settleHold('a1', 'd2', 50)).toEqual({ settled: true, refundMicros: 0, balanceMicros: 850 });
+        expect(await s.accounts.openHolds('2999-01-01T00:00:00.000Z', 10)).toEqual([]);
+        expect((await s.accounts.agentsByIds(['a1', 'a2'])).map((a) => a?.balanceMicros)).toEqual([850, 0]);
+      });
+
+      it('refuses a second open hold for one decision id, and keeps the first', async () => {
+        await s.accounts.createAgent(agent('a1', 100));
+        await s.accounts.createAgent(agent('a2', 100));
+        const s2 = await open();
+        expect(await s.accounts.hold('a1', 'd1', 10)).toEqual({ ok: true, balanceMicros: 90 });
+        await expect(s2.accounts.hold('a1', 'd1', 10)).rejects.toMatchObject({ name: 'StoreConflictError', field: 'decisionId' });
+        // Even one the balance could not cover: the id is taken. (Holds are keyed per agent: a decision
+        // belongs to one agent, and the MongoDB adapter keeps each agent's holds in its own document.)
+        await expect(s.accounts.hold('a1', 'd1', 1000)).rejects.toMatchObject({ name: 'StoreConflictError', field: 'decisionId' });
+        expect((await s.accounts.agentsByIds(['a1', 'a2'])).map((a) => a?.balanceMicros)).toEqual([90, 100]);
+        const open1 = await s.accounts.openHolds('2999-01-01T00:00:00.000Z', 10);
+        expect(open1).toEqual([{ agentId: 'a1', decisionId: 'd1', micros: 10, createdAt: expect.any(String), migrated: false }]);
+        // Settling it frees the id for a new hold (the ledger forgets settled holds: ids must not be reused).
+        await s2.accounts.settleHold('a1', 'd1', 10);
+        expect(await s.accounts.hold('a1', 'd1', 10)).toEqual({ ok: true, balanceMicros: 80 });
+        // A refused hold (balance too low) records nothing: the same id can then hold what the balance covers.
+        expect(await s.accounts.hold('a2', 'd2', 101)).toEqual({ ok: false, balanceMicros: 100 });
+        expect(await s.accounts.hold('a2', 'd2', 100)).toEqual({ ok: true, balanceMicros: 0 });
+      });
+
+      it('lists open holds older than a time, oldest first, in keyset pages', async () => {
+        await s.accounts.createAgent(agent('a1', 1000));
+        await s.accounts.createAgent(agent('a2', 1000));
+        const t = (sec: number) => new Date(Date.UTC(2026, 10, 24, 13, 0, sec)).toISOString();
+        // Stamped out of order, two agents, a tie on time (ordered by decision id).
+        await s.accounts.hold('a1', 'h3', 3, t(3));
+        await s.accounts.hold('a2', 'h1b', 2, t(1));
+        await s.accounts.hold('a1', 'h1a', 1, t(1));
+        await s.accounts.hold('a2', 'h5', 5, t(5));
+        await s.accounts.hold('a1', 'h2', 4);
+        const ids = (hs: { decisionId: string }[]) => hs.map((h) => h.decisionId);
+        expect(ids(await s.accounts.openHolds(t(5), 10))).toEqual(['h1a', 'h1b', 'h3']);
+        const page1 = await s.accounts.openHolds(t(6), 2);
+        expect(page1).toEqual([
+          { agentId: 'a1', decisionId: 'h1a', micros: 1, createdAt: t(1), migrated: false },
+          { agentId: 'a2', decisionId: 'h1b', micros: 2, createdAt: t(1), migrated: false },
+        ]);
+        expect(ids(await s.accounts.openHolds(t(6), 2, page1[1]))).toEqual(['h3', 'h5']);
+        expect(ids(await s.accounts.openHolds(t(6), 2, { createdAt: t(5), decisionId: 'h5' }))).toEqual([]);
+        // The default stamp is now.
+        expect(ids(await s.accounts.openHolds(new Date(Date.now() + 60_000).toISOString(), 10))).toContain('h2');
+        await expect(s.accounts.openHolds('yesterday', 10)).rejects.toMatchObject({ name: 'StoreInputError', field: 'before' });
+        await expect(s.accounts.hold('a1', 'h9', 1, '2026-11-24 13:00')).rejects.toMatchObject({ name: 'StoreInputError', field: 'createdAt' });
+        for (const bad of ['', 'a.b', '$x', 'x'.repeat(129), 'd 1', 7 as unknown as string]) {
+          await expect(s.accounts.hold('a1', bad, 1)).rejects.toMatchObject({ name: 'StoreInputError', field: 'decisionId' });
+        }
+        expect((await s.accounts.agentsByIds(['a1']))[0]?.balanceMicros).toBe(1000 - 3 - 1 - 4);
       });
 
       it('rejects bad money with a typed error and changes nothing', async () => {
         await s.accounts.createAgent(agent('a1', 100));
+        await s.accounts.hold('a1', 'open', 10);
         const bad = [-1, 1.5, Number.NaN, Infinity, MAX + 1, '5' as unknown as number, null as unknown as number];
         for (const m of bad) {
-          await expect(s.accounts.hold('a1', m)).rejects.toMatchObject({ name: 'StoreInputError', field: 'micros' });
+          await expect(s.accounts.hold('a1', 'd1', m)).rejects.toMatchObject({ name: 'StoreInputError', field: 'micros' });
           await expect(s.accounts.credit('a1', m)).rejects.toBeInstanceOf(RangeError);
-          await expect(s.accounts.release('a1', m)).rejects.toBeInstanceOf(StoreInputError);
+          await expect(s.accounts.settleHold('a1', 'open', m)).rejects.toMatchObject({ name: 'StoreInputError', field: 'chargeMicros' });
         }
+        expect((await s.accounts.agentsByIds(['a1']))[0]?.balanceMicros).toBe(90);
+        expect(await s.accounts.settleHold('a1', 'open', 0)).toEqual({ settled: true, refundMicros: 10, balanceMicros: 100 });
         // Overflow past the largest safe integer is refused, not rounded.
         await expect(s.accounts.credit('a1', MAX - 50)).rejects.toMatchObject({ name: 'StoreInputError', field: 'micros' });
         expect((await s.accounts.agentsByIds(['a1']))[0]?.balanceMicros).toBe(100);
         await expect(s.accounts.createAgent(agent('neg', -5))).rejects.toMatchObject({ field: 'balanceMicros' });
         await expect(s.accounts.createAgent(agent('frac', 0.5))).rejects.toBeInstanceOf(StoreInputError);
         expect(await s.accounts.listAgents()).toHaveLength(1);
+        // Open holds count towards that limit: each may come back in full, and that must stay safe.
+        expect(await s.accounts.hold('a1', 'big', 60)).toEqual({ ok: true, balanceMicros: 40 });
+        await expect(s.accounts.credit('a1', MAX - 99)).rejects.toMatchObject({ name: 'StoreInputError', field: 'micros' });
+        expect(await s.accounts.credit('a1', MAX - 100)).toBe(MAX - 60);
+        expect(await s.accounts.settleHold('a1', 'big', 0)).toEqual({ settled: true, refundMicros: 60, balanceMicros: MAX });
         // The largest safe balance itself is fine.
-        expect(await s.accounts.credit('a1', MAX - 100)).toBe(MAX);
-        expect(await s.accounts.hold('a1', MAX)).toEqual({ ok: true, balanceMicros: 0 });
+        expect(await s.accounts.hold('a1', 'all', MAX)).toEqual({ ok: true, balanceMicros: 0 });
       });
 
       itCase('hold under concurrency', async () => {
         const s2 = await open();
         await s.accounts.createAgent(agent('a1', 10));
-        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? s : s2).accounts.hold('a1', 1)));
+        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? s : s2).accounts.hold('a1', `c${i}`, 1)));
         expect(results.filter((r) => r.ok)).toHaveLength(10);
         for (const r of results) expect(r.balanceMicros).toBeGreaterThanOrEqual(0);
         expect((await s.accounts.agentsByIds(['a1']))[0]?.balanceMicros).toBe(0);
+        // Exactly the holds that succeeded are in the ledger.
+        expect(await s.accounts.openHolds('2999-01-01T00:00:00.000Z', 100)).toHaveLength(10);
         // Mixed amounts: holds of 3 against 10 -> exactly 3 succeed, 1 left.
         await s.accounts.credit('a1', 10);
-        const mixed = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? s : s2).accounts.hold('a1', 3)));
+        const mixed = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? s : s2).accounts.hold('a1', `m${i}`, 3)));
         expect(mixed.filter((r) => r.ok)).toHaveLength(3);
         expect((await s2.accounts.agentsByIds(['a1']))[0]?.balanceMicros).toBe(1);
+        // Racing holds with one id: one wins, the others are refused as conflicts, one hold is taken.
+        await s.accounts.credit('a1', 99);
+        const same = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => (i % 2 ? s : s2).accounts.hold('a1', 'one', 7)));
+        expect(same.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        for (const r of same) if (r.status === 'rejected') expect(r.reason).toMatchObject({ name: 'StoreConflictError', field: 'decisionId' });
+        expect((await s.accounts.agentsByIds(['a1']))[0]?.balanceMicros).toBe(93);
+      });
+
+      // A double winner would refund twice: the whole point of keying holds.
+      itCase('hold settle race across instances', async () => {
+        const s2 = await open();
+        await s.accounts.createAgent(agent('a1', 10_000));
+        for (let i = 0; i < 10; i++) {
+          expect((await s.accounts.hold('a1', `r${i}`, 100)).ok).toBe(true);
+          const rs = await Promise.all([s.accounts.settleHold('a1', `r${i}`, 30), s2.accounts.settleHold('a1', `r${i}`, 30), s.accounts.settleHold('a1', `r${i}`, 30)]);
+          expect(rs.filter((r) => r.settled)).toEqual([expect.objectContaining({ refundMicros: 70 })]);
+        }
+        expect((await s.accounts.agentsByIds(['a1']))[0]?.balanceMicros).toBe(10_000 - 10 * 30);
+        expect(await s.accounts.openHolds('2999-01-01T00:00:00.000Z', 100)).toEqual([]);
       });
     });
 

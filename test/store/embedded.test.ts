@@ -11,6 +11,7 @@ import { openStore } from '../../src/store/index.js';
 import type { Store, StoredEntry } from '../../src/store/port.js';
 import { describeStoreContract } from './contract.js';
 import { assertLinked, headOf, makeEntries, sleep, until } from './helpers.js';
+import { writeLegacyDataDir } from './legacy.js';
 
 const tempDirs: string[] = [];
 function tempDir(): string {
@@ -82,12 +83,12 @@ describe('embedded store specifics', () => {
     }
   });
 
-  it('keeps only the decision indexes the listings walk, also on a data directory created by the first schema', async () => {
+  it('keeps only the decision indexes the listings and the recovery sweep walk, also on a data directory created by the first schema', async () => {
     const indexes = (db: Database.Database) =>
       (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'decisions' AND name NOT LIKE 'sqlite_autoindex%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
     const file = path.join(dataDir, 'ainfera.db');
     let db = new Database(file, { readonly: true });
-    expect(indexes(db)).toEqual(['decisions_by_agent', 'decisions_by_time']);
+    expect(indexes(db)).toEqual(['decisions_by_agent', 'decisions_by_time', 'decisions_pending']);
     db.close();
     // A v1 data directory: the four extra indexes exist; opening it drops them and keeps the data.
     await store.decisions.insert({ id: 'old', agentId: 'a1', createdAt: '2026-11-24T13:00:00.000Z', taskType: 'chat', model: 'm1', provider: 'p1', outcome: 'completed', holdMicros: 5, costMicros: 1, latencyMs: 2, idempotencyKey: null, chainSeqs: [1], detail: null, feedback: null });
@@ -98,9 +99,53 @@ describe('embedded store specifics', () => {
     db.close();
     store = await openStore({ kind: 'embedded', dataDir });
     db = new Database(file, { readonly: true });
-    expect(indexes(db)).toEqual(['decisions_by_agent', 'decisions_by_time']);
+    expect(indexes(db)).toEqual(['decisions_by_agent', 'decisions_by_time', 'decisions_pending']);
     db.close();
     expect((await store.decisions.list({ model: 'm1', outcome: 'completed' }, 5)).items.map((d) => d.id)).toEqual(['old']);
+  });
+
+  it('upgrading a data directory of the release before the ledger puts its pending holds in the ledger, and only those', async () => {
+    await store.close();
+    const old = path.join(dataDir, 'v2');
+    const at = '2026-11-24T12:00:00.000Z';
+    writeLegacyDataDir(
+      old,
+      [
+        { id: 'a1', handle: 'h1', balance: 700 }, // 1000 credited, 300 held by d_pending
+        { id: 'a2', handle: 'h2', balance: 5 },
+      ],
+      [
+        { id: 'd_pending', agentId: 'a1', createdAt: at, outcome: 'pending', holdMicros: 300 },
+        { id: 'd_pending_nohold', agentId: 'a1', createdAt: at, outcome: 'pending', holdMicros: 0 },
+        { id: 'd_done', agentId: 'a1', createdAt: at, outcome: 'completed', holdMicros: 50, costMicros: 20 },
+        { id: 'd_failed', agentId: 'a2', createdAt: at, outcome: 'failed', holdMicros: 9 },
+      ],
+    );
+    // Two processes may open it at once: the migration runs once (same transaction as the version bump).
+    const [s1, s2] = await Promise.all([openStore({ kind: 'embedded', dataDir: old }), openStore({ kind: 'embedded', dataDir: old })]);
+    store = s1;
+    try {
+      const raw = new Database(path.join(old, 'ainfera.db'), { readonly: true });
+      expect(raw.pragma('user_version', { simple: true })).toBe(3);
+      raw.close();
+      const open = [{ agentId: 'a1', decisionId: 'd_pending', micros: 300, createdAt: at, migrated: true }];
+      expect(await s1.accounts.openHolds('2999-01-01T00:00:00.000Z', 10)).toEqual(open);
+      expect(await s2.accounts.openHolds('2999-01-01T00:00:00.000Z', 10)).toEqual(open);
+      // Nothing else changed: balances, decisions.
+      expect((await s1.accounts.agentsByIds(['a1', 'a2'])).map((a) => a?.balanceMicros)).toEqual([700, 5]);
+      expect((await s1.decisions.byIds(['d_pending', 'd_done'])).map((d) => [d?.outcome, d?.holdMicros])).toEqual([['pending', 300], ['completed', 50]]);
+      // The migrated hold is a real hold: it settles once, and its money counts towards the credit limit.
+      await expect(s1.accounts.credit('a1', Number.MAX_SAFE_INTEGER - 1000 + 1)).rejects.toMatchObject({ field: 'micros' });
+      expect(await s2.accounts.settleHold('a1', 'd_pending', 0)).toEqual({ settled: true, refundMicros: 300, balanceMicros: 1000 });
+      expect(await s1.accounts.settleHold('a1', 'd_pending', 0)).toMatchObject({ settled: false });
+      // Reopening does not migrate again.
+      await s2.close();
+      const s3 = await openStore({ kind: 'embedded', dataDir: old });
+      expect(await s3.accounts.openHolds('2999-01-01T00:00:00.000Z', 10)).toEqual([]);
+      await s3.close();
+    } finally {
+      await s2.close();
+    }
   });
 
   it('refuses UPDATE and DELETE of chain rows and checkpoints at the database level', async () => {

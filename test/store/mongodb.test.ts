@@ -42,6 +42,8 @@ async function dropDb(dbName: string): Promise<void> {
 const JONGODB_SKIPS: ContractOptions['skip'] = {
   'hold under concurrency':
     'jongodb applies a conditional update (findOneAndUpdate with a $gte filter and $inc) non-atomically: racing holds from two clients took a balance below zero in 18 of 30 probe rounds. MongoDB applies it atomically per document; run against MONGODB_URI to test it',
+  'hold settle race across instances':
+    'the same non-atomic conditional update: 4 racing settles of one hold (findOneAndUpdate filtered on the hold entry, $unset + $inc) had two winners in 1 of 300 probe rounds, refunding twice. MongoDB applies it atomically per document; run against MONGODB_URI to test it',
   'settle race across instances':
     'the same non-atomic conditional update: two clients racing findOneAndUpdate({outcome: "pending"}) on one decision both won in CI runs. MongoDB applies it atomically per document; run against MONGODB_URI to test it',
 };
@@ -148,6 +150,40 @@ describe.skipIf(!target)(`MongoDB store (${target ?? 'no server'})`, () => {
       await until(() => seen.length >= 7, 10_000, 'watcher');
       expect(seen).toEqual([0, 1, 2, 3, 4, 5, 6]);
       w.close();
+    });
+
+    it('upgrading a database of the release before the ledger puts its pending holds in the ledger, once', async () => {
+      // What that release wrote: agents without holds fields, a hold recorded only on a pending decision.
+      const db = client.db(dbName);
+      const at = '2026-11-24T12:00:00.000Z';
+      await db.collection<{ _id: string; [field: string]: unknown }>('agents').insertMany([
+        { _id: 'a1', handle: 'h1', keyHash: 'kh1', balanceMicros: 700, policy: 'null', createdAt: at },
+        { _id: 'a2', handle: 'h2', keyHash: 'kh2', balanceMicros: 5, policy: 'null', createdAt: at },
+      ]);
+      const decision = (id: string, agentId: string, outcome: string, holdMicros: number) => ({
+        _id: id, agentId, createdAt: at, taskType: 'chat', model: null, provider: null, outcome, holdMicros, costMicros: 0, latencyMs: null, idempotencyKey: null, chainSeqs: [], detail: 'null', feedback: null,
+      });
+      await db.collection<{ _id: string; [field: string]: unknown }>('decisions').insertMany([
+        decision('d_pending', 'a1', 'pending', 300),
+        decision('d_nohold', 'a1', 'pending', 0),
+        decision('d_done', 'a1', 'completed', 50),
+        decision('d_failed', 'a2', 'failed', 9),
+      ]);
+      const s1 = await open();
+      const migrated = [{ agentId: 'a1', decisionId: 'd_pending', micros: 300, createdAt: at, migrated: true }];
+      expect(await s1.accounts.openHolds('2999-01-01T00:00:00.000Z', 10)).toEqual(migrated);
+      // Every open runs it again: a no-op while the entry is there.
+      const s2 = await open();
+      expect(await s2.accounts.openHolds('2999-01-01T00:00:00.000Z', 10)).toEqual(migrated);
+      expect((await s1.accounts.agentsByIds(['a1', 'a2'])).map((a) => a?.balanceMicros)).toEqual([700, 5]);
+      // Old documents work as they are: credit (no heldMicros: balance alone bounds it), hold, settle.
+      expect(await s1.accounts.credit('a2', 10)).toBe(15);
+      expect(await s1.accounts.hold('a2', 'd_new', 15)).toEqual({ ok: true, balanceMicros: 0 });
+      expect(await s2.accounts.settleHold('a2', 'd_new', 5)).toEqual({ settled: true, refundMicros: 10, balanceMicros: 10 });
+      // The migrated hold counts towards the credit limit and settles once.
+      await expect(s1.accounts.credit('a1', Number.MAX_SAFE_INTEGER - 1000 + 1)).rejects.toMatchObject({ field: 'micros' });
+      expect(await s2.accounts.settleHold('a1', 'd_pending', 0)).toEqual({ settled: true, refundMicros: 300, balanceMicros: 1000 });
+      expect(await s1.accounts.settleHold('a1', 'd_pending', 0)).toMatchObject({ settled: false });
     });
 
     it('finishes an unfinished predecessor before committing a successor to it', async () => {

@@ -1,9 +1,12 @@
-// Agents and balances in SQLite. Every balance change is one UPDATE whose WHERE clause carries the
-// guard (covers the hold / stays a safe integer), so concurrent holds can never take a balance below 0.
+// Agents, balances and the holds ledger in SQLite. Every balance change is one UPDATE whose WHERE clause
+// carries the guard (covers the hold / stays a safe integer), so concurrent holds can never take a balance
+// below 0. A hold is a `holds` row keyed by its decision id, written in the same transaction as the
+// balance update that takes it, and deleted in the one that gives it back: the DELETE ... RETURNING is the
+// arbiter, so of any number of settlers (this process, a recovery sweep in another) exactly one refunds.
 import type Database from 'better-sqlite3';
-import type { AccountsStore, AgentRecord, HoldResult, Micros } from '../port.js';
+import type { AccountsStore, AgentRecord, HoldResult, Micros, OpenHold, OpenHoldsCursor, SettleHoldResult } from '../port.js';
 import { StoreConflictError, StoreInputError, StoreNotFoundError } from '../port.js';
-import { assertAgentRecord, assertMicros, toJson } from '../validate.js';
+import { assertAgentRecord, assertHoldKey, assertIsoTime, assertLimit, assertMicros, toJson } from '../validate.js';
 import { isUniqueViolation } from './schema.js';
 
 interface AgentRow {
@@ -15,7 +18,20 @@ interface AgentRow {
   created_at: string;
 }
 
+interface HoldRow {
+  decision_id: string;
+  agent_id: string;
+  micros: number;
+  created_at: string;
+  migrated: number;
+}
+
 const COLS = 'id, handle, key_hash, balance, policy, created_at';
+const HOLD_COLS = 'decision_id, agent_id, micros, created_at, migrated';
+
+function toHold(r: HoldRow): OpenHold {
+  return { agentId: r.agent_id, decisionId: r.decision_id, micros: r.micros, createdAt: r.created_at, migrated: r.migrated === 1 };
+}
 
 function toAgent(r: AgentRow): AgentRecord {
   return { id: r.id, handle: r.handle, keyHash: r.key_hash, balanceMicros: r.balance, policy: JSON.parse(r.policy) as unknown, createdAt: r.created_at };
@@ -23,6 +39,8 @@ function toAgent(r: AgentRow): AgentRecord {
 
 export class SqliteAccountsStore implements AccountsStore {
   private readonly s;
+  private readonly holdTx;
+  private readonly settleTx;
 
   constructor(db: Database.Database) {
     this.s = {
@@ -34,9 +52,48 @@ export class SqliteAccountsStore implements AccountsStore {
       all: db.prepare<[], AgentRow>(`SELECT ${COLS} FROM agents ORDER BY created_at, id`),
       setPolicy: db.prepare<[string, string], AgentRow>(`UPDATE agents SET policy = ? WHERE id = ? RETURNING ${COLS}`),
       balance: db.prepare<[string], { balance: number }>('SELECT balance FROM agents WHERE id = ?'),
-      hold: db.prepare<{ id: string; m: number }, { balance: number }>('UPDATE agents SET balance = balance - @m WHERE id = @id AND balance >= @m RETURNING balance'),
-      add: db.prepare<{ id: string; m: number; max: number }, { balance: number }>('UPDATE agents SET balance = balance + @m WHERE id = @id AND balance <= @max - @m RETURNING balance'),
+      // The guard counts open holds: each may come back in full, and that must never pass the safe range.
+      credit: db.prepare<{ id: string; m: number; max: number }, { balance: number }>(
+        'UPDATE agents SET balance = balance + @m WHERE id = @id AND balance + (SELECT coalesce(sum(micros), 0) FROM holds WHERE agent_id = @id) <= @max - @m RETURNING balance',
+      ),
+      // One statement takes the money iff it is there and the decision holds nothing yet; the insert follows
+      // in the same transaction (the write lock is held from this UPDATE on, so nothing can slip between).
+      take: db.prepare<{ id: string; d: string; m: number }, { balance: number }>(
+        'UPDATE agents SET balance = balance - @m WHERE id = @id AND balance >= @m AND NOT EXISTS (SELECT 1 FROM holds WHERE decision_id = @d AND agent_id = @id) RETURNING balance',
+      ),
+      insertHold: db.prepare<{ d: string; id: string; m: number; at: string }>('INSERT INTO holds (decision_id, agent_id, micros, created_at) VALUES (@d, @id, @m, @at)'),
+      holdOf: db.prepare<[string, string], { micros: number }>('SELECT micros FROM holds WHERE decision_id = ? AND agent_id = ?'),
+      dropHold: db.prepare<[string, string], { micros: number }>('DELETE FROM holds WHERE decision_id = ? AND agent_id = ? RETURNING micros'),
+      give: db.prepare<{ id: string; m: number }, { balance: number }>('UPDATE agents SET balance = balance + @m WHERE id = @id RETURNING balance'),
+      openHolds: db.prepare<{ before: string; afterAt: string; afterId: string; limit: number }, HoldRow>(
+        `SELECT ${HOLD_COLS} FROM holds WHERE created_at < @before AND (created_at, decision_id) > (@afterAt, @afterId) ORDER BY created_at, decision_id LIMIT @limit`,
+      ),
     };
+    this.holdTx = db.transaction((id: string, d: string, m: number, at: string): HoldResult => {
+      const r = this.s.take.get({ id, d, m });
+      if (r) {
+        this.s.insertHold.run({ d, id, m, at });
+        return { ok: true, balanceMicros: r.balance };
+      }
+      const cur = this.s.balance.get(id);
+      if (!cur) throw new StoreNotFoundError(`no agent with id ${id}`, 'id');
+      if (this.s.holdOf.get(d, id)) throw new StoreConflictError(`decision ${d} already has an open hold`, 'decisionId');
+      return { ok: false, balanceMicros: cur.balance };
+    });
+    this.settleTx = db.transaction((id: string, d: string, charge: number): SettleHoldResult => {
+      const held = this.s.dropHold.get(d, id);
+      if (!held) {
+        const cur = this.s.balance.get(id);
+        if (!cur) throw new StoreNotFoundError(`no agent with id ${id}`, 'id');
+        return { settled: false, refundMicros: 0, balanceMicros: cur.balance };
+      }
+      // Thrown inside the transaction: the DELETE above is rolled back, nothing changes.
+      if (charge > held.micros) throw new StoreInputError(`chargeMicros ${charge} is more than the hold of ${held.micros}`, 'chargeMicros');
+      const refundMicros = held.micros - charge;
+      const r = this.s.give.get({ id, m: refundMicros });
+      if (!r) throw new StoreNotFoundError(`no agent with id ${id}`, 'id');
+      return { settled: true, refundMicros, balanceMicros: r.balance };
+    });
   }
 
   async createAgent(agent: AgentRecord): Promise<AgentRecord> {
@@ -79,27 +136,36 @@ export class SqliteAccountsStore implements AccountsStore {
   }
 
   async credit(id: string, micros: Micros): Promise<Micros> {
-    return this.add(id, micros);
-  }
-
-  async hold(id: string, micros: Micros): Promise<HoldResult> {
     assertMicros(micros, 'micros');
-    const r = this.s.hold.get({ id, m: micros });
-    if (r) return { ok: true, balanceMicros: r.balance };
-    const cur = this.s.balance.get(id);
-    if (!cur) throw new StoreNotFoundError(`no agent with id ${id}`, 'id');
-    return { ok: false, balanceMicros: cur.balance };
-  }
-
-  async release(id: string, micros: Micros): Promise<Micros> {
-    return this.add(id, micros);
-  }
-
-  private add(id: string, micros: Micros): Micros {
-    assertMicros(micros, 'micros');
-    const r = this.s.add.get({ id, m: micros, max: Number.MAX_SAFE_INTEGER });
+    const r = this.s.credit.get({ id, m: micros, max: Number.MAX_SAFE_INTEGER });
     if (r) return r.balance;
     if (!this.s.balance.get(id)) throw new StoreNotFoundError(`no agent with id ${id}`, 'id');
-    throw new StoreInputError(`micros ${micros} would take the balance past the largest safe integer`, 'micros');
+    throw new StoreInputError(`micros ${micros} would take the balance (with its open holds) past the largest safe integer`, 'micros');
+  }
+
+  async hold(agentId: string, decisionId: string, micros: Micros, createdAt?: string): Promise<HoldResult> {
+    assertHoldKey(decisionId, 'decisionId');
+    assertMicros(micros, 'micros');
+    const at = createdAt ?? new Date().toISOString();
+    assertIsoTime(at, 'createdAt');
+    // IMMEDIATE: take the write lock first, so another process cannot commit between the statements.
+    return this.holdTx.immediate(agentId, decisionId, micros, at);
+  }
+
+  async settleHold(agentId: string, decisionId: string, chargeMicros: Micros): Promise<SettleHoldResult> {
+    assertHoldKey(decisionId, 'decisionId');
+    assertMicros(chargeMicros, 'chargeMicros');
+    return this.settleTx.immediate(agentId, decisionId, chargeMicros);
+  }
+
+  async openHolds(before: string, limit: number, after?: OpenHoldsCursor): Promise<OpenHold[]> {
+    assertIsoTime(before, 'before');
+    assertLimit(limit, 'limit');
+    if (after !== undefined) {
+      assertIsoTime(after.createdAt, 'after.createdAt');
+      assertHoldKey(after.decisionId, 'after.decisionId');
+    }
+    // '' sorts before every time and id: no cursor means from the start.
+    return this.s.openHolds.all({ before, afterAt: after?.createdAt ?? '', afterId: after?.decisionId ?? '', limit }).map(toHold);
   }
 }

@@ -204,10 +204,16 @@ export class SqliteDecisionsStore implements DecisionsStore {
     const where: string[] = [];
     const params: Record<string, unknown> = { limit: first + 1 };
     for (const [key, col] of EQ) {
-      if (filter[key] !== undefined) {
-        where.push(`${col} = @${key}`);
-        params[key] = filter[key];
+      if (filter[key] === undefined) continue;
+      if (key === 'outcome') {
+        // A literal (the value was checked against the four outcomes above), so that the planner can use
+        // the partial index of pending decisions (schema v3) for the recovery sweep's listing: a bound
+        // parameter cannot prove the index's WHERE clause at prepare time.
+        where.push(`outcome = '${filter.outcome}'`);
+        continue;
       }
+      where.push(`${col} = @${key}`);
+      params[key] = filter[key];
     }
     if (filter.since !== undefined) {
       where.push('created_at >= @since');

@@ -4,7 +4,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 
 export const DB_FILE = 'ainfera.db';
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 /**
  * How long a writer waits for another connection's write lock (another process on the same data
@@ -72,7 +72,8 @@ function migrate(db: Database.Database): void {
     const version = db.pragma('user_version', { simple: true }) as number;
     if (version >= SCHEMA_VERSION) return;
     if (version < 1) db.exec(SCHEMA_V1);
-    db.exec(SCHEMA_V2);
+    if (version < 2) db.exec(SCHEMA_V2);
+    if (version < 3) db.exec(SCHEMA_V3);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
 }
@@ -160,6 +161,38 @@ DROP INDEX IF EXISTS decisions_by_model;
 DROP INDEX IF EXISTS decisions_by_provider;
 DROP INDEX IF EXISTS decisions_by_task;
 DROP INDEX IF EXISTS decisions_by_outcome;
+`;
+
+/**
+ * v3: the keyed holds ledger. A hold is a row keyed by its decision id, inserted in the same transaction
+ * as the balance update that takes it and deleted in the one that gives it back (src/store/embedded/
+ * accounts.ts), so taking and settling are each atomic and the settle happens at most once. Keyed by
+(decision, agent) like the MongoDB adapter, whose holds live inside each agent's document. Only open
+ * holds have rows: the table stays about as large as the number of calls in flight.
+ *
+ * Upgrading loses nothing: every decision still pending with a recorded hold (held by the code before
+ * the ledger, which kept it only in decisions.hold_micros) gets its row, flagged `migrated` (see OpenHold
+ * in port.ts for how the recovery sweep settles those). Same transaction as the version bump, so it runs
+ * once.
+ *
+ * decisions_pending: the recovery sweep lists pending decisions older than the routing deadline. Without
+ * an outcome index (dropped in v2) that walked every older decision, every minute. This partial index
+ * holds only pending rows: a call adds its entry at insert and removes it when it settles (writes that
+ * leave outcome alone do not touch it), so it stays as small as the calls in flight.
+ */
+const SCHEMA_V3 = `
+CREATE TABLE IF NOT EXISTS holds (
+  decision_id TEXT NOT NULL,
+  agent_id    TEXT NOT NULL,
+  micros      INTEGER NOT NULL CHECK (micros >= 0),
+  created_at  TEXT NOT NULL,
+  migrated    INTEGER NOT NULL DEFAULT 0 CHECK (migrated IN (0, 1)),
+  PRIMARY KEY (decision_id, agent_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS holds_by_time ON holds (created_at, decision_id);
+CREATE INDEX IF NOT EXISTS decisions_pending ON decisions (created_at, id) WHERE outcome = 'pending';
+INSERT OR IGNORE INTO holds (decision_id, agent_id, micros, created_at, migrated)
+  SELECT id, agent_id, hold_micros, created_at, 1 FROM decisions WHERE outcome = 'pending' AND hold_micros > 0;
 `;
 
 /** better-sqlite3 reports constraint failures as SqliteError with a `code` like SQLITE_CONSTRAINT_UNIQUE. */

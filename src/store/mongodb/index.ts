@@ -27,6 +27,8 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<MongoStor
   try {
     const db = client.db(opts.dbName ?? dbNameFromUri(opts.uri) ?? 'ainfera');
     await Promise.all([MongoChainStore.ensureSchema(db), MongoAccountsStore.ensureSchema(db), MongoDecisionsStore.ensureSchema(db)]);
+    // Holds recorded only on pending decisions by versions before the ledger (a no-op once there are none).
+    await MongoAccountsStore.migrateHolds(db);
     const chain = new MongoChainStore(db, { changeStreams: opts.changeStreams ?? true });
     let closed = false;
     return {
