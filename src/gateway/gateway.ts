@@ -75,6 +75,9 @@ const KNOWN_ERROR_CLASSES: ReadonlySet<string> = new Set(ERROR_CLASSES);
 /** Longest a call can run (executor deadline plus slack): a pending record older than this was abandoned. */
 const PENDING_WAIT_MS = 150_000;
 
+/** How many times a call that lost its idempotency key's insert race to an aborted call runs fresh. */
+const FRESH_RUN_ATTEMPTS = 3;
+
 function newDecisionId(nowMs: number): string {
   // Time-prefixed so ids sort roughly by creation; 64 random bits keep them unguessable.
   return `d_${nowMs.toString(36)}${randomHex(8)}`;
@@ -290,8 +293,9 @@ export function createGateway(deps: GatewayDeps): Gateway {
     opts: RouteCallOptions,
   ): Promise<RouteCallResult> {
     const { hash, salt } = digests;
-    const started = now();
-    const decisionId = newDecisionId(started);
+    // Renewed if this call loses the insert race for its idempotency key and then runs fresh (below).
+    let started = now();
+    let decisionId = newDecisionId(started);
     const seqs: number[] = [];
     const pendingEmits = new Set<Promise<unknown>>();
     // The attempt currently running, as the executor's events name it (for deltas that do not say).
@@ -324,7 +328,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       return [...seqs].sort((a, b) => a - b);
     };
 
-    const record: DecisionRecord = {
+    const newRecord = (): DecisionRecord => ({
       id: decisionId,
       agentId: agent.id,
       createdAt: new Date(started).toISOString(),
@@ -339,18 +343,26 @@ export function createGateway(deps: GatewayDeps): Gateway {
       chainSeqs: [],
       detail: { v: 1, requestHash: hash, requestSalt: salt, decision: null, message: null, result: null } satisfies DecisionDetail,
       feedback: null,
-    };
+    });
     const onDelta = opts.onDelta;
-    try {
-      await store.decisions.insert(record);
-    } catch (err) {
-      // Another process took the same idempotency key a moment ago: answer with its result.
-      if (key !== null && err instanceof StoreConflictError) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await store.decisions.insert(newRecord());
+        break;
+      } catch (err) {
+        if (key === null || !(err instanceof StoreConflictError) || err.field !== 'idempotencyKey') throw err;
+        // Another process took the same idempotency key a moment ago: answer with its result...
         const other = await store.decisions.byIdempotencyKey(agent.id, key);
         const replayed = other ? await replay(agent, other, hash, opts) : null;
         if (replayed) return replayed;
+        // ...unless that call ended because its caller went away, which released the key: this call then
+        // runs fresh, as a new decision (a new id and start: its wait must not count towards its own
+        // deadline, or a recovery sweep could take a live call for abandoned). Bounded: every retry follows
+        // another process's aborted call winning the key first, which cannot be a reason to loop forever.
+        if (attempt >= FRESH_RUN_ATTEMPTS) throw err;
+        started = now();
+        decisionId = newDecisionId(started);
       }
-      throw err;
     }
 
     opts.onStart?.({ decisionId });

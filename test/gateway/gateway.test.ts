@@ -8,7 +8,7 @@ import { requestHash, validateRouteRequest } from '../../src/gateway/validate.js
 import { chat, parsedCanonical, startHarness, type Harness } from './harness.js';
 import { ChainAppender, ChainClosedError } from '../../src/chain/appender.js';
 import { loadSigningKeys } from '../../src/chain/keys.js';
-import type { AccountsStore, DecisionsStore, Store } from '../../src/store/port.js';
+import type { AccountsStore, DecisionRecord, DecisionsStore, Store } from '../../src/store/port.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -360,6 +360,97 @@ describe('idempotency across processes', () => {
     await h.store.decisions.update('d_running', { outcome: 'rejected', detail: { v: 1, requestHash: hash, decision: null, message: 'm', result } });
     expect(await waiting).toMatchObject({ type: 'InsufficientCredit', decisionId: 'd_running', replayed: true });
     expect(h.fleet.requests.length).toBe(calls);
+  });
+});
+
+describe('idempotency across processes: losing the insert race', () => {
+  const pendingWith = (id: string, agentId: string, key: string, requestHash: string): DecisionRecord => ({
+    id,
+    agentId,
+    createdAt: new Date().toISOString(),
+    taskType: 'chat',
+    model: null,
+    provider: null,
+    outcome: 'pending',
+    holdMicros: 0,
+    costMicros: 0,
+    latencyMs: null,
+    idempotencyKey: key,
+    chainSeqs: [],
+    detail: { v: 1, requestHash, decision: null, message: null, result: null },
+    feedback: null,
+  });
+  const hashOf = (req: RouteRequest) => {
+    const v = validateRouteRequest(req);
+    if (!v.ok) throw new Error('test request must be valid');
+    return requestHash(v.request);
+  };
+
+  it('runs fresh when the call that won the key in another process then ends aborted (key released)', async () => {
+    const { record } = await h.agent('gw-idem-lost-race', 5_000_000);
+    const req = chat('lost the insert race');
+    let injected = false;
+    let released = false;
+    const store = storeWith(
+      {},
+      {
+        // Another process inserts the key right after this call looked for it: this call's insert conflicts.
+        byIdempotencyKey: async (agentId, key) => {
+          if (!injected) {
+            injected = true;
+            await h.store.decisions.insert(pendingWith('d_other_proc', agentId, key, hashOf(req)));
+            return null;
+          }
+          return h.store.decisions.byIdempotencyKey(agentId, key);
+        },
+        // While this call waits for it, that call's caller goes away: settled aborted, key released.
+        byIds: async (ids) => {
+          if (!released && ids.includes('d_other_proc')) {
+            released = true;
+            await h.store.decisions.updateIfPending('d_other_proc', { outcome: 'failed', idempotencyKey: null });
+          }
+          return h.store.decisions.byIds(ids);
+        },
+      },
+    );
+    const gw = createGateway({ store, appender: h.appender, router: h.router, signals: h.signals, execute: h.executor.execute });
+    const r = ok(await gw.routeCall(record, req, { idempotencyKey: 'raced' }));
+    expect([injected, released]).toEqual([true, true]);
+    expect(r.replayed).toBe(false);
+    expect(r.decisionId).not.toBe('d_other_proc');
+    expect(await h.balance(record.id)).toBe(5_000_000 - r.costMicros);
+    // The key now names the fresh run: a retry replays it.
+    const again = ok(await h.gateway.routeCall(record, req, { idempotencyKey: 'raced' }));
+    expect([again.replayed, again.decisionId]).toEqual([true, r.decisionId]);
+    expect((await h.store.decisions.list({ agentId: record.id }, 10)).items.map((d) => d.id).sort()).toEqual(['d_other_proc', r.decisionId].sort());
+  });
+
+  it('gives up with the conflict after a bounded number of fresh runs, moving no money', async () => {
+    const { record } = await h.agent('gw-idem-always-lost', 5_000_000);
+    const req = chat('always lost');
+    let thieves = 0;
+    const store = storeWith(
+      {},
+      {
+        // Every insert loses the key to another process's call, which its caller then abandons at once.
+        insert: async (d) => {
+          if (d.idempotencyKey !== 'contested') return h.store.decisions.insert(d);
+          const thief = `d_thief_${++thieves}`;
+          await h.store.decisions.insert(pendingWith(thief, d.agentId, d.idempotencyKey, hashOf(req)));
+          try {
+            await h.store.decisions.insert(d);
+          } finally {
+            await h.store.decisions.updateIfPending(thief, { outcome: 'failed', idempotencyKey: null });
+          }
+        },
+      },
+    );
+    const calls = h.fleet.requests.length;
+    const gw = createGateway({ store, appender: h.appender, router: h.router, signals: h.signals, execute: h.executor.execute });
+    await expect(gw.routeCall(record, req, { idempotencyKey: 'contested' })).rejects.toMatchObject({ name: 'StoreConflictError', field: 'idempotencyKey' });
+    expect(thieves).toBe(3);
+    expect(h.fleet.requests.length).toBe(calls);
+    expect(await h.balance(record.id)).toBe(5_000_000);
   });
 });
 
