@@ -163,6 +163,34 @@ describe('embedded store specifics', () => {
     assertLinked(await store.chain.entries(0, 10));
   });
 
+  it('two OS processes settling the same holds give each back exactly once', async () => {
+    const worker = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'settle-worker.ts');
+    const n = 1000;
+    await store.accounts.createAgent({ id: 'a1', handle: 'h1', keyHash: 'kh1', balanceMicros: n * 100, policy: null, createdAt: '2026-11-24T13:00:00.000Z' });
+    for (let i = 0; i < n; i++) expect((await store.accounts.hold('a1', `r${i}`, 100)).ok).toBe(true);
+    // Opposite orders: while both run, they meet and race for the same holds.
+    const children = ['up', 'down'].map((direction) => fork(worker, [dataDir, 'a1', String(n), direction], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    try {
+      // Both have opened the store: start them together.
+      await Promise.all(children.map((c) => new Promise<void>((resolve, reject) => (c.once('message', () => resolve()), c.once('error', reject), c.once('exit', reject)))));
+      const done = children.map(
+        (c) =>
+          new Promise<{ settled: number; refunded: number }>((resolve, reject) => {
+            c.once('message', (m) => resolve(m as { settled: number; refunded: number }));
+            c.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`worker exited with ${code}`))));
+          }),
+      );
+      for (const c of children) c.send('go');
+      const results = await Promise.all(done);
+      expect(results[0]!.settled + results[1]!.settled).toBe(n);
+      expect(results[0]!.refunded + results[1]!.refunded).toBe(n * 70);
+      expect((await store.accounts.agentsByIds(['a1']))[0]?.balanceMicros).toBe(n * 70);
+      expect(await store.accounts.openHolds('2999-01-01T00:00:00.000Z', 10)).toEqual([]);
+    } finally {
+      for (const c of children) if (c.exitCode === null) c.kill();
+    }
+  });
+
   it('two OS processes appending to one data directory make one gap-free, unforked chain', async () => {
     const worker = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'append-worker.ts');
     const batches = 40;
