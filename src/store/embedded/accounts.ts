@@ -56,11 +56,9 @@ export class SqliteAccountsStore implements AccountsStore {
       credit: db.prepare<{ id: string; m: number; max: number }, { balance: number }>(
         'UPDATE agents SET balance = balance + @m WHERE id = @id AND balance + (SELECT coalesce(sum(micros), 0) FROM holds WHERE agent_id = @id) <= @max - @m RETURNING balance',
       ),
-      // One statement takes the money iff it is there and the decision holds nothing yet; the insert follows
-      // in the same transaction (the write lock is held from this UPDATE on, so nothing can slip between).
-      take: db.prepare<{ id: string; d: string; m: number }, { balance: number }>(
-        'UPDATE agents SET balance = balance - @m WHERE id = @id AND balance >= @m AND NOT EXISTS (SELECT 1 FROM holds WHERE decision_id = @d AND agent_id = @id) RETURNING balance',
-      ),
+      // Takes the money iff it is there; the hold's insert follows in the same IMMEDIATE transaction, and
+      // its primary key refuses a second open hold (the transaction then rolls this back).
+      take: db.prepare<{ id: string; m: number }, { balance: number }>('UPDATE agents SET balance = balance - @m WHERE id = @id AND balance >= @m RETURNING balance'),
       insertHold: db.prepare<{ d: string; id: string; m: number; at: string }>('INSERT INTO holds (decision_id, agent_id, micros, created_at) VALUES (@d, @id, @m, @at)'),
       holdOf: db.prepare<[string, string], { micros: number }>('SELECT micros FROM holds WHERE decision_id = ? AND agent_id = ?'),
       dropHold: db.prepare<[string, string], { micros: number }>('DELETE FROM holds WHERE decision_id = ? AND agent_id = ? RETURNING micros'),
@@ -70,9 +68,14 @@ export class SqliteAccountsStore implements AccountsStore {
       ),
     };
     this.holdTx = db.transaction((id: string, d: string, m: number, at: string): HoldResult => {
-      const r = this.s.take.get({ id, d, m });
+      const r = this.s.take.get({ id, m });
       if (r) {
-        this.s.insertHold.run({ d, id, m, at });
+        try {
+          this.s.insertHold.run({ d, id, m, at });
+        } catch (err) {
+          if (isUniqueViolation(err)) throw new StoreConflictError(`decision ${d} already has an open hold`, 'decisionId');
+          throw err;
+        }
         return { ok: true, balanceMicros: r.balance };
       }
       const cur = this.s.balance.get(id);
