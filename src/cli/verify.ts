@@ -60,6 +60,8 @@ export interface VerifyOptions {
   onProgress?: (entries: number) => void;
   /** Entries handed to the verifier at once (default 512). */
   batch?: number;
+  /** Export files: how many checkpoints may wait ahead of their entries (default MAX_CHECKPOINTS_AHEAD). */
+  maxCheckpointsAhead?: number;
 }
 
 /**
@@ -116,6 +118,7 @@ function rolledBack(size: number, trusted: number, v: ChainVerifier | null, chec
  */
 export async function verifyLines(lines: AsyncIterable<string> | Iterable<string>, opts: VerifyOptions = {}): Promise<Verdict> {
   const batchSize = opts.batch ?? 512;
+  const maxAhead = opts.maxCheckpointsAhead ?? MAX_CHECKPOINTS_AHEAD;
   let v: ChainVerifier | null = null;
   let lineNo = 0;
   let header = false;
@@ -214,12 +217,12 @@ export async function verifyLines(lines: AsyncIterable<string> | Iterable<string
           if (typeof rec.note !== 'string') return failAt({ ok: false, reason: 'malformed_checkpoint', detail: `checkpoint record on line ${lineNo} has no note` }, lineNo);
           const size = typeof rec.size === 'number' ? rec.size : -1;
           if (ahead.length > 0) ahead = ahead.filter((s) => s > v!.size);
-          if (ahead.length >= MAX_CHECKPOINTS_AHEAD && size > v.size) {
+          if (ahead.length >= maxAhead && size > v.size) {
             return failAt(
               {
                 ok: false,
                 reason: 'truncated',
-                detail: `more than ${MAX_CHECKPOINTS_AHEAD} checkpoints commit to entries after seq ${v.size - 1} that have not come (the export writes each checkpoint right after the entry that completes its size)`,
+                detail: `more than ${maxAhead} checkpoints commit to entries after seq ${v.size - 1} that have not come (the export writes each checkpoint right after the entry that completes its size)`,
                 seq: v.size,
                 checkpointSize: ahead[0]!,
               },
@@ -333,13 +336,16 @@ export async function verifySource(
   const takeCheckpoint = async (cp: StoredCheckpoint): Promise<VerifyFailure | null> => {
     cps.skip();
     if (cp.index !== accepted) return { ok: false, reason: 'malformed_checkpoint', detail: `checkpoint index ${cp.index} where ${accepted} was expected`, checkpointSize: cp.size };
-    const f = add(cp.note);
-    if (f) return f;
-    if (opts.consistency && prev) {
+    // The served proof first (it checks both signatures too), as when every proof was checked before
+    // any entry: a validly signed checkpoint over another root is `inconsistent_checkpoint` against the
+    // previous one. A smaller one has no proof to ask for: adding it names the rollback.
+    if (opts.consistency && prev && cp.size >= prev.size) {
       const r = v.verifyConsistencyProof(prev.note, cp.note, await opts.consistency(prev.size, cp.size));
       if (!r.ok) return r;
       consistencyProofs++;
     }
+    const f = add(cp.note);
+    if (f) return f;
     prev = cp;
     accepted++;
     return null;
