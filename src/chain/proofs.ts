@@ -1,8 +1,9 @@
 // The server's proof service: inclusion proofs (an entry in a checkpoint) and consistency proofs
 // (between two checkpoint sizes), RFC 9162 §2.1.3-2.1.4, from an in-memory Merkle tree kept in step with
-// the store. The tree is rebuilt from the stored leaf hashes on start and extended from the store's live
-// feed, so entries appended by other processes are covered; a request for a size the feed has not
-// delivered yet reads the missing leaves directly.
+// the store. The tree is rebuilt from the stored leaf hashes on start, then grows from this process's
+// appender (or, for a process that does not append, the store's live feed); entries other processes
+// append are read from the store when a local batch lands after them or a proof asks for a size the tree
+// does not have yet.
 import type { ChainStore, EntryWatch } from '../store/port.js';
 import { MerkleTree } from './merkle.js';
 import { fromHex0x, toHex0x } from './encoding.js';
@@ -34,6 +35,9 @@ export class ProofService {
   private readonly tree = new MerkleTree(nodeCrypto);
   private watcher: EntryWatch | null = null;
   private closed = false;
+  /** One background catch-up at a time; its target only grows (busy writers must not stack reads). */
+  private catchUpTo = 0;
+  private catchingUp: Promise<void> | null = null;
 
   private constructor(private readonly chain: ChainStore) {}
 
@@ -103,12 +107,26 @@ export class ProofService {
         // Entries before these came from elsewhere (another process, or a store feed that skipped):
         // read the missing leaves, through the end of this batch (it is durable), rather than build a
         // wrong tree.
-        const end = entries[entries.length - 1]!.seq + 1;
-        void this.ensureSize(end).catch((err: unknown) => logger.warn({ err }, 'proof service catch-up failed'));
+        this.catchUp(entries[entries.length - 1]!.seq + 1);
         return;
       }
       this.tree.append(fromHex0x(e.hash));
     }
+  }
+
+  /** Read missing leaves up to `size` in the background, merging requests into one running read. */
+  private catchUp(size: number): void {
+    this.catchUpTo = Math.max(this.catchUpTo, size);
+    if (this.catchingUp) return;
+    this.catchingUp = (async () => {
+      try {
+        while (!this.closed && this.tree.size < this.catchUpTo) await this.ensureSize(this.catchUpTo);
+      } catch (err) {
+        logger.warn({ err }, 'proof service catch-up failed');
+      } finally {
+        this.catchingUp = null;
+      }
+    })();
   }
 
   /** Make sure the tree holds at least `size` leaves, reading missing ones from the store. */
