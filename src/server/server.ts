@@ -91,6 +91,9 @@ type WsExtra = {
 
 type ServerContext = { req: IncomingMessage; res: ServerResponse } | { wsCaller: Caller };
 
+/** Response types Yoga streams (GraphQL over SSE, incremental delivery); every other answer is whole. */
+const STREAMED = /^(text\/event-stream|multipart\/)/i;
+
 const REPORT_TO_VALIDATION = [(ctx: ValidationContext | null, err: GraphQLError) => ctx?.reportError(err)];
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -105,18 +108,33 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 
 class BodyTooLarge extends Error {}
 
-/** Reads the whole body, refusing (before reading on) anything over `limit` bytes. */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Reads the whole body, refusing (before reading on) anything over `limit` bytes. Plain 'data'/'end'
+ * listeners rather than `for await (… of req)`: the async iterator sets up end-of-stream bookkeeping that
+ * cost ~85 µs a request at saturation (profiled with scripts/bench/overhead.ts).
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) throw new BodyTooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new BodyTooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new BodyTooLarge());
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (err: Error | null): void => {
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      if (err) reject(err);
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) done(new BodyTooLarge());
+      else chunks.push(chunk);
+    };
+    const onEnd = (): void => done(null);
+    const onError = (err: Error): void => done(err);
+    // The client went away before the body was complete (no 'end' will come).
+    const onClose = (): void => done(new Error('request body aborted'));
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
 }
 
 /** Credentials from connectionParams: `authorization` ("Bearer …" or a bare token) and/or `adminToken`. */
@@ -162,6 +180,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ...(renderGraphiQL ? { renderGraphiQL } : {}),
     landingPage: false,
     batching: false,
+    // The body is read (and limited to limits.maxBodyBytes, 413) before Yoga sees it; Yoga's own limit
+    // would pipe every body through a TransformStream again.
+    maxRequestBodySize: false,
     healthCheckEndpoint: false as unknown as string,
     logging: {
       // Yoga's debug lines can quote whole operations (and a prompt inlined in one): never logged.
@@ -187,12 +208,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
   });
 
-  /** Hands one HTTP request to Yoga with the body already read under the limit. */
+  /**
+   * Hands one HTTP request to Yoga with the body already read under the limit, through Yoga's Node path
+   * (handleNodeRequestAndResponse): its Request reads the IncomingMessage's headers lazily instead of
+   * copying them, takes the body we read from `req.body`, and aborts its signal when the response closes
+   * before it finished (the client went away), which reaches the gateway through the context.
+   */
   async function serveGraphQL(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let body: Buffer | undefined;
+    let body: string | undefined;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       try {
-        body = await readBody(req, limits.maxBodyBytes);
+        body = (await readBody(req, limits.maxBodyBytes)).toString('utf8');
       } catch (err) {
         if (err instanceof BodyTooLarge) {
           sendJson(res, 413, { errors: [{ message: `request body is larger than ${limits.maxBodyBytes} bytes`, extensions: { code: 'BODY_TOO_LARGE' } }] }, { connection: 'close' });
@@ -202,34 +228,39 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         throw err;
       }
     }
-    const abort = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers)) {
-      if (v === undefined) continue;
-      if (Array.isArray(v)) for (const x of v) headers.append(k, x);
-      else headers.set(k, v);
+    let response: Response;
+    if (body === '') {
+      // Yoga only takes a non-empty `req.body` as read; an empty one would make it read the spent stream.
+      const headers = req.headers as Record<string, string>;
+      const request = new yoga.fetchAPI.Request(`http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`, { method: req.method ?? 'POST', headers, body });
+      response = await yoga.fetch(request, { req, res });
+    } else {
+      if (body !== undefined) (req as IncomingMessage & { body?: string }).body = body;
+      response = await yoga.handleNodeRequestAndResponse(req, res, { req, res });
     }
-    const url = `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
-    const request = new yoga.fetchAPI.Request(url, {
-      method: req.method ?? 'GET',
-      headers,
-      ...(body !== undefined ? { body: body.toString("utf8") } : {}),
-      signal: abort.signal,
-    });
-    const response = await yoga.fetch(request, { req, res });
+    // The client went away while the operation ran: nothing to write to.
+    if (res.destroyed) return;
     const outHeaders: Record<string, string | string[]> = {};
     response.headers.forEach((value, key) => {
       const prev = outHeaders[key];
       outHeaders[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
     });
     res.writeHead(response.status, outHeaders);
-    if (!response.body || req.method === 'HEAD') {
+    if (req.method === 'HEAD') {
       res.end();
       return;
     }
+    if (!STREAMED.test(response.headers.get('content-type') ?? '')) {
+      // A whole answer (JSON, GraphiQL's page, an empty 4xx): one write. Its text is the string Yoga
+      // built; asking for `response.body` instead would wrap it in a stream first.
+      res.end(await response.text());
+      return;
+    }
+    if (response.body === null) {
+      res.end();
+      return;
+    }
+    // Incremental delivery and subscriptions over SSE: pumped as they come, with backpressure.
     const reader = response.body.getReader();
     try {
       for (;;) {

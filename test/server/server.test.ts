@@ -1,6 +1,7 @@
 // The server's safety and transport behaviour over real sockets: auth on HTTP and WebSocket, body, depth,
 // cost and token limits (a rejected subscription must not close its socket), masked errors, GraphiQL only
 // in development, the page mount, client-abort cancellation, and graceful shutdown.
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Store } from '../../src/store/port.js';
@@ -37,6 +38,27 @@ async function ended(done: Promise<void>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([done, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('subscription did not end')), 5_000)))]);
   clearTimeout(timer);
+}
+
+/** One raw HTTP/1.1 request, the body written as the given chunks (a chunked request when there are several). */
+function rawHttp(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  chunks: (string | Buffer)[] = [],
+): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = httpRequest({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts).toString('utf8') }));
+      res.once('error', reject);
+    });
+    req.once('error', reject);
+    for (const c of chunks) req.write(c);
+    req.end();
+  });
 }
 
 describe('HTTP', () => {
@@ -148,6 +170,72 @@ describe('HTTP', () => {
     const html = await res.text();
     expect(html).toMatch(/graphiql/i);
     expect(html).not.toMatch(/unpkg\.com|cdn\.jsdelivr|esm\.sh/);
+  });
+
+  it('reads a chunked body of several writes, multi-byte UTF-8 split across them', async () => {
+    // The parse error names the character it met: U+2713 only if its three bytes were joined back.
+    const body = Buffer.from(JSON.stringify({ query: '{ chainHead ✓ }' }));
+    const at = body.indexOf(Buffer.from('✓')) + 1;
+    const res = await rawHttp(s.graphqlUrl, 'POST', { 'content-type': 'application/json' }, [body.subarray(0, at), body.subarray(at)]);
+    expect(res.status).toBe(200);
+    expect(((JSON.parse(res.body) as Json).errors[0].message as string)).toMatch(/U\+2713/);
+  });
+
+  it('refuses a chunked body (no content-length) once it passes the limit, and keeps serving', async () => {
+    const piece = `{"query":"{ chainHead { size } }","pad":"${'x'.repeat(60_000)}`;
+    const res = await rawHttp(s.graphqlUrl, 'POST', { 'content-type': 'application/json' }, [piece, 'x'.repeat(60_000), '"}']);
+    expect(res.status).toBe(413);
+    expect(((JSON.parse(res.body) as Json).errors[0].extensions.code as string)).toBe('BODY_TOO_LARGE');
+    const after = await s.gql<{ chainHead: { size: number } }>('{ chainHead { size } }');
+    expect(typeof after.body.data?.chainHead.size).toBe('number');
+  });
+
+  it('answers an empty POST body as invalid JSON (400) instead of waiting for a body already read', async () => {
+    const res = await rawHttp(s.graphqlUrl, 'POST', { 'content-type': 'application/json', 'content-length': '0' });
+    expect(res.status).toBe(400);
+    expect(((JSON.parse(res.body) as Json).errors[0].message as string)).toMatch(/invalid JSON/);
+  });
+
+  it('serves queries by GET, refuses mutations by GET, and answers HEAD without a body', async () => {
+    const get = await rawHttp(`${s.graphqlUrl}?query=${encodeURIComponent('{ chainHead { size } }')}`, 'GET', { accept: 'application/json' });
+    expect(get.status).toBe(200);
+    expect(((JSON.parse(get.body) as Json).data.chainHead.size as number)).toBeGreaterThanOrEqual(0);
+    const mutation = await rawHttp(`${s.graphqlUrl}?query=${encodeURIComponent('mutation { createAgent(input: { handle: "by-get" }) { __typename } }')}`, 'GET', {});
+    expect(mutation.status).toBe(405);
+    const head = await rawHttp(`${s.graphqlUrl}?query=${encodeURIComponent('{ chainHead { size } }')}`, 'HEAD', {});
+    expect(head.body).toBe('');
+    expect(head.status).toBe(405);
+  });
+
+  it('streams a subscription over HTTP as server-sent events', async () => {
+    const u = new URL(s.graphqlUrl);
+    let req: ReturnType<typeof httpRequest> | undefined;
+    const firstEvent = new Promise<{ type: string | undefined; text: string }>((resolve, reject) => {
+      req = httpRequest(
+        { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' } },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => {
+            text += c.toString('utf8');
+            if (text.includes('event: next')) resolve({ type: res.headers['content-type'], text });
+          });
+          res.once('error', () => undefined);
+        },
+      );
+      req.once('error', reject);
+      req.end(JSON.stringify({ query: 'subscription { chainEvents(fromSeq: 0) { seq } }' }));
+    });
+    try {
+      // A routed call appends to the chain, so at least one event comes whatever the chain held before.
+      await s.gql('mutation($i: RouteInput!) { route(input: $i) { __typename } }', { i: { messages: [{ role: 'USER', content: 'sse' }], maxOutputTokens: 16 } }, { key: agentKey });
+      let timer: NodeJS.Timeout | undefined;
+      const got = await Promise.race([firstEvent, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no event within 5 s')), 5_000)))]);
+      clearTimeout(timer);
+      expect(got.type).toMatch(/^text\/event-stream/);
+      expect(got.text).toMatch(/event: next\ndata: \{"data":\{"chainEvents":\{"seq":0\}\}\}/);
+    } finally {
+      req?.destroy();
+    }
   });
 
   it('404s unknown paths', async () => {
