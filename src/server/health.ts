@@ -8,12 +8,12 @@
 //                no servable offering, chain appender stalled), else 200. A load balancer stops sending it
 //                traffic while it says 503.
 //
-// Cheap: counters and in-memory state only, plus at most one trivial store read (the chain head) per
-// `storeCheckMs`, shared by every probe (single flight, bounded by `storeTimeoutMs`). Secret-free: codes,
+// Cheap: counters and in-memory state only, plus at most one store ping (Store.ping: a read-only round
+// trip, never chain.head(), which on MongoDB may finish an unfinished batch: a write racing the appender)
+// per `storeCheckMs`, shared by every probe (single flight, bounded by `storeTimeoutMs`). Secret-free: codes,
 // counts and error class names only; no prompt, key, balance, agent, or store error message (it can name
 // hosts or carry a connection string).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ChainStore } from '../store/port.js';
 import type { ChainStoreWatch, RecoveryWatch } from './observe.js';
 
 export const HEALTH_PATH = '/health';
@@ -73,7 +73,8 @@ export interface HealthDeps {
   options: HealthOptions;
   /** Epoch ms (tests advance it to expire caches and cooldowns). */
   now: () => number;
-  store: { readonly kind: string; readonly chain: Pick<ChainStore, 'head'> };
+  /** `ping`: a read-only store round trip (Store.ping); never a read that can write. */
+  store: { readonly kind: string; ping(): Promise<void> };
   appender: { readonly size: number; readonly queued: number };
   chainWatch: ChainStoreWatch;
   recoveryWatch: RecoveryWatch;
@@ -128,7 +129,7 @@ export class HealthMonitor {
     if (store && !store.ok) {
       problems.push({
         code: 'store_unreachable',
-        message: `the ${deps.store.kind} store did not answer a chain-head read (${store.error ?? 'error'})`,
+        message: `the ${deps.store.kind} store did not answer a ping (${store.error ?? 'error'})`,
         blocksReadiness: true,
       });
     }
@@ -206,7 +207,7 @@ export class HealthMonitor {
     if (fresh) return this.probe;
     if (!this.probing) {
       this.probingSince = now;
-      this.probing = this.readHead().finally(() => {
+      this.probing = this.ping().finally(() => {
         this.probing = null;
       });
     }
@@ -218,7 +219,7 @@ export class HealthMonitor {
     return wait ? this.probing : this.probe;
   }
 
-  private async readHead(): Promise<StoreProbe> {
+  private async ping(): Promise<StoreProbe> {
     const { deps } = this;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<string>((r) => {
@@ -228,7 +229,7 @@ export class HealthMonitor {
     let error: string | null;
     try {
       error = await Promise.race([
-        deps.store.chain.head().then(() => null),
+        deps.store.ping().then(() => null),
         timeout,
       ]);
     } catch (err) {

@@ -61,7 +61,11 @@ export class Ops {
     const health = new HealthMonitor({
       options: this.config.health,
       now: this.now,
-      store: p.store,
+      store: {
+        kind: p.store.kind,
+        // Every adapter pings; a store wrapper that predates Store.ping falls back to a read that never writes.
+        ping: () => (p.store.ping ? p.store.ping() : p.store.chain.latestCheckpoint().then(() => undefined)),
+      },
       appender: p.appender,
       chainWatch: this.chainWatch,
       recoveryWatch: this.recoveryWatch,

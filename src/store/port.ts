@@ -260,6 +260,13 @@ export interface Store {
   readonly accounts: AccountsStore;
   readonly decisions: DecisionsStore;
   readonly stats: StatsStore;
+  /**
+   * Resolves when the store answers a trivial read-only round trip (SQLite: `SELECT 1`; MongoDB: the
+   * `ping` command); rejects when it cannot. Reads no data and never writes, so a readiness probe may
+   * call it under any write load (unlike chain.head(), which on MongoDB may finish an unfinished batch).
+   * Both adapters implement it; optional only so store wrappers written before it still type-check.
+   */
+  ping?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -82,6 +82,20 @@ export function describeStoreContract(name: string, makeBacking: () => Promise<S
       await backing.dispose();
     });
 
+    describe('ping', () => {
+      it('answers a read-only round trip on an open store (every instance), reading and writing nothing', async () => {
+        expect(s.ping).toBeTypeOf('function');
+        await expect(s.ping!()).resolves.toBeUndefined(); // an empty store answers too
+        const batch = makeEntries(null, 3, 'p', 'dec-ping');
+        expect(await s.chain.append(null, batch)).toEqual({ ok: true });
+        const s2 = await open();
+        await expect(s2.ping!()).resolves.toBeUndefined();
+        expect(await s.chain.head()).toEqual(headOf(batch));
+        expect(await s.chain.entries(0, 10)).toEqual(batch);
+        expect(await s.stats.list('')).toEqual([]);
+      });
+    });
+
     describe('chain', () => {
       it('starts empty', async () => {
         expect(await s.chain.head()).toBeNull();

@@ -19,6 +19,10 @@ export async function openEmbeddedStore(dataDir: string): Promise<Store> {
     accounts: new SqliteAccountsStore(dataDb),
     decisions: new SqliteDecisionsStore(dataDb),
     stats: new SqliteStatsStore(dataDb),
+    // Synchronous driver: a closed connection throws here, which the async function turns into a rejection.
+    async ping() {
+      dataDb.prepare('SELECT 1').get();
+    },
     async close() {
       if (closed) return;
       closed = true;

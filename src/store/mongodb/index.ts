@@ -37,6 +37,9 @@ export async function openMongoStore(opts: MongoStoreOptions): Promise<MongoStor
       accounts: new MongoAccountsStore(db),
       decisions: new MongoDecisionsStore(db),
       stats: new MongoStatsStore(db),
+      async ping() {
+        await db.command({ ping: 1 });
+      },
       async close() {
         if (closed) return;
         closed = true;
