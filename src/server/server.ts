@@ -1,6 +1,9 @@
 // One node:http server on one port: GraphQL over HTTP (Yoga) and over WebSocket (graphql-ws) at
 // /graphql, the public REST audit routes, the OpenAI-compatible endpoint, the trace page, and the operator
-// routes (/health, /ready, /metrics: health.ts, metrics.ts), which keep answering during shutdown.
+// routes (/health, /ready, /metrics: health.ts, metrics.ts). Those answer during the shutdown drain delay
+// (health.drainDelayMs, waited out by the caller before close()), when /ready says 503 and everything is
+// still served. close() then closes the listener: new connections are refused, and only a request on a
+// connection still open is answered (operator routes as usual, any other 503) until the sockets close.
 //
 // Safety: request bodies are read here with a hard byte limit before Yoga sees them; depth, cost,
 // alias and token limits come from graphql-armor and report as validation errors (never thrown, so a
