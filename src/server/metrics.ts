@@ -19,7 +19,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AppendedEnvelope } from '../chain/appender.js';
-import type { AttemptView, Gateway, RouteCallResult } from '../gateway/types.js';
+import type { AttemptView, DecisionView, Gateway, RouteCallResult } from '../gateway/types.js';
+import { logger } from '../log.js';
 import type { StoredCheckpoint } from '../store/port.js';
 import { PROBLEM_CODES, type HealthReport } from './health.js';
 import type { CommitResult } from './observe.js';
@@ -276,23 +277,36 @@ export class Metrics {
     this.server = server;
   }
 
-  /** The same gateway, counting each routeCall by its result. Other methods pass through. */
+  /**
+   * The same gateway, counting each routeCall by its result. Other methods pass through. Counting never
+   * changes a call's outcome: it runs outside the call's try (an `error` is counted only for a call that
+   * threw), and a counting bug is logged and swallowed rather than failing a call that succeeded.
+   */
   observeGateway(gateway: Gateway): Gateway {
     const routeCall: Gateway['routeCall'] = async (agent, request, opts) => {
       this.callsInFlight++;
       const t0 = performance.now();
+      let result: RouteCallResult;
       try {
-        const result = await gateway.routeCall(agent, request, opts);
-        this.recordResult(result, performance.now() - t0);
-        return result;
+        result = await gateway.routeCall(agent, request, opts);
       } catch (err) {
-        this.recordCall('error', UNKNOWN, performance.now() - t0, 0);
+        this.guarded(() => this.recordCall('error', UNKNOWN, performance.now() - t0, 0));
         throw err;
       } finally {
         this.callsInFlight--;
       }
+      this.guarded(() => this.recordResult(result, performance.now() - t0));
+      return result;
     };
     return { ...gateway, routeCall };
+  }
+
+  private guarded(record: () => void): void {
+    try {
+      record();
+    } catch (err) {
+      logger.warn({ err }, 'could not count a route call in metrics (the call itself is unaffected)');
+    }
   }
 
   /** Durable chain batches (appender.onAppended). */
@@ -325,16 +339,19 @@ export class Metrics {
     let outcome: RouteOutcome;
     let taskType: string = UNKNOWN;
     let attempts: readonly AttemptView[] = [];
+    // A replay puts back the decision stored beside the result, and that can be null (an older or damaged
+    // record): read the optional parts as optional, whatever the type says.
+    const decision = 'decision' in r ? (r.decision as DecisionView | null | undefined) : null;
     switch (r.type) {
       case 'RouteSuccess':
         outcome = 'completed';
-        taskType = r.decision.taskType;
-        attempts = r.decision.attempts;
+        taskType = decision?.taskType ?? UNKNOWN;
+        attempts = decision?.attempts ?? [];
         break;
       case 'AllAttemptsFailed':
         outcome = r.aborted ? 'aborted' : 'failed';
-        taskType = r.decision.taskType;
-        attempts = r.attempts;
+        taskType = decision?.taskType ?? UNKNOWN;
+        attempts = (r.attempts as readonly AttemptView[] | undefined) ?? [];
         break;
       case 'NoEligibleModel':
         outcome = 'no_eligible_model';

@@ -253,6 +253,34 @@ describe('what /metrics says', () => {
     expect(after.get('ainfera_offerings_servable')).toBe(s.app.catalog.offerings().length - 1);
   });
 
+  it('answers and counts once a replayed call whose stored decision is null (counting never fails a call)', async () => {
+    const { apiKey } = await s.createAgent('metrics-replay', 50_000_000);
+    const route = () =>
+      s.gql<{ route: Json }>(
+        'mutation($i: RouteInput!) { route(input: $i) { __typename ... on RouteSuccess { decisionId completion replayed } } }',
+        { i: { messages: [{ role: 'USER', content: 'replay me' }], maxOutputTokens: 16, idempotencyKey: 'metrics-replay-1' } },
+        { key: apiKey },
+      );
+    const first = await route();
+    expect(first.body.errors).toBeUndefined();
+    const id = first.body.data!.route.decisionId as string;
+    // A record whose decision view is gone (an older version's, or damaged): the replay has decision null.
+    const [d] = await s.app.store.decisions.byIds([id]);
+    await s.app.store.decisions.update(id, { detail: { ...(d!.detail as Json), decision: null } });
+    const before = await scrape();
+    const again = await route();
+    expect(again.status).toBe(200);
+    expect(again.body.errors).toBeUndefined();
+    expect(again.body.data!.route).toEqual({ __typename: 'RouteSuccess', decisionId: id, completion: first.body.data!.route.completion, replayed: true });
+    const after = await scrape();
+    const delta = (name: string, labels: Record<string, string> = {}) => sum(after, name, labels) - sum(before, name, labels);
+    expect(delta('ainfera_route_calls_total')).toBe(1);
+    expect(delta('ainfera_route_calls_total', { outcome: 'completed', task_type: 'unknown' })).toBe(1);
+    expect(delta('ainfera_route_calls_total', { outcome: 'error' })).toBe(0);
+    expect(delta('ainfera_route_replays_total', { outcome: 'completed' })).toBe(1);
+    expect(after.get('ainfera_route_calls_in_flight')).toBe(0);
+  });
+
   it('shows checkpoints, live subscribers and WebSocket connections', async () => {
     // Checkpoints are cut every 100 ms in tests: wait until one covers the whole chain.
     let samples = await scrape();
