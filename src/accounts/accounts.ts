@@ -141,9 +141,14 @@ export function isAdminToken(tokenEnv: string, token: string | null | undefined,
   return tokensEqual(token, expected);
 }
 
+/** True when an admin token is configured (its env var set, read now); false: admin operations are disabled. */
+export function adminEnabled(tokenEnv: string, env: NodeJS.ProcessEnv = process.env): boolean {
+  return secretFromEnv(tokenEnv, env) !== undefined;
+}
+
 /** Throws AdminDisabledError when the env var is unset, AdminRequiredError when `token` does not match. */
 export function assertAdminToken(tokenEnv: string, token: string | null | undefined, env: NodeJS.ProcessEnv = process.env): void {
-  if (secretFromEnv(tokenEnv, env) === undefined) throw new AdminDisabledError(tokenEnv);
+  if (!adminEnabled(tokenEnv, env)) throw new AdminDisabledError(tokenEnv);
   if (!isAdminToken(tokenEnv, token, env)) throw new AdminRequiredError();
 }
 

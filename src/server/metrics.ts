@@ -18,6 +18,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { bearerToken, looksLikeApiKey } from '../accounts/keys.js';
 import type { AppendedEnvelope } from '../chain/appender.js';
 import type { AttemptView, DecisionView, Gateway, RouteCallResult } from '../gateway/types.js';
 import { logger } from '../log.js';
@@ -429,15 +430,28 @@ function sendError(res: ServerResponse, status: number, code: string, message: s
   res.end(text);
 }
 
-/** The admin token from `Authorization: Bearer` or `x-admin-token`. */
-function adminToken(req: IncomingMessage): string | null {
-  const auth = req.headers.authorization;
-  if (typeof auth === 'string') {
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
-    if (m) return m[1]!;
+/**
+ * Whether the request is the admin's by the rules GraphQL over HTTP uses (server.ts reads the headers,
+ * api/context.ts resolveCaller judges them): `Authorization: Bearer` carries an agent key (`ak_…`) or the
+ * admin token, `x-admin-token` the admin token; every admin token presented must be valid (a wrong one is
+ * refused, never ignored) and either header holding it makes the caller admin - so an agent key in
+ * Authorization beside a valid x-admin-token is admin here as there. The agent key itself is not looked
+ * up (metrics need no agent; GraphQL would refuse an unknown one).
+ */
+export function presentsAdminToken(req: IncomingMessage, isAdmin: (token: string) => boolean): boolean {
+  const bearer = bearerToken(req.headers.authorization);
+  const header = req.headers['x-admin-token'];
+  const xAdmin = typeof header === 'string' && header !== '' ? header : null;
+  let admin = false;
+  if (bearer !== null && !looksLikeApiKey(bearer)) {
+    if (!isAdmin(bearer)) return false;
+    admin = true;
   }
-  const x = req.headers['x-admin-token'];
-  return typeof x === 'string' && x !== '' ? x : null;
+  if (xAdmin !== null) {
+    if (!isAdmin(xAdmin)) return false;
+    admin = true;
+  }
+  return admin;
 }
 
 /** GET/HEAD /metrics under the configured access rule; false for any other path. */
@@ -455,8 +469,8 @@ export function createMetricsHandler(metrics: Metrics, access: MetricsAccess): (
           sendError(res, 403, 'METRICS_NEED_ADMIN_TOKEN', `metrics are served to the admin only (metrics.access "admin") and no admin token is configured: set ${access.tokenEnv}, or set metrics.access to "public"`);
           return true as const;
         }
-        if (!access.isAdmin(adminToken(req))) {
-          sendError(res, 401, 'UNAUTHENTICATED', 'metrics need the admin token (Authorization: Bearer <token>)', { 'www-authenticate': 'Bearer realm="ainfera metrics"' });
+        if (!presentsAdminToken(req, access.isAdmin)) {
+          sendError(res, 401, 'UNAUTHENTICATED', 'metrics need the admin token (Authorization: Bearer <token> or x-admin-token)', { 'www-authenticate': 'Bearer realm="ainfera metrics"' });
           return true as const;
         }
       }

@@ -1,10 +1,11 @@
 // The operator surfaces of one process, assembled in one place so the composition root (app.ts) only
 // threads them through: the store watches (observe.ts), health and readiness (health.ts), Prometheus
 // metrics (metrics.ts), the shutdown drain delay, and the HTTP handler for /health, /ready and /metrics.
+import { adminEnabled } from '../accounts/accounts.js';
 import type { ChainFeed } from '../api/feed.js';
 import type { Catalog } from '../catalog/index.js';
 import type { ChainAppender } from '../chain/appender.js';
-import { secretFromEnv, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import type { Gateway } from '../gateway/types.js';
 import { logger } from '../log.js';
 import type { Signals } from '../routing/index.js';
@@ -94,7 +95,7 @@ export class Ops {
       (cp) => cp && m.noteCheckpoint(cp, false),
       (err: unknown) => logger.warn({ err }, 'could not read the latest checkpoint for metrics'),
     );
-    if (this.config.metrics.access === 'admin' && !this.adminTokenSet()) {
+    if (this.config.metrics.access === 'admin' && !adminEnabled(this.config.admin.tokenEnv, this.env)) {
       logger.warn({ tokenEnv: this.config.admin.tokenEnv }, 'GET /metrics is refused (403): metrics.access is "admin" and no admin token is set');
     }
     return () => {
@@ -134,15 +135,11 @@ export class Ops {
     const metrics = this.metrics
       ? createMetricsHandler(this.metrics, {
           mode: this.config.metrics.access,
-          tokenConfigured: () => this.adminTokenSet(),
+          tokenConfigured: () => adminEnabled(this.config.admin.tokenEnv, this.env),
           isAdmin,
           tokenEnv: this.config.admin.tokenEnv,
         })
       : null;
     return (req, res, path) => probes(req, res, path) || (metrics !== null && metrics(req, res, path));
-  }
-
-  private adminTokenSet(): boolean {
-    return secretFromEnv(this.config.admin.tokenEnv, this.env) !== undefined;
   }
 }

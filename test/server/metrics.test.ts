@@ -119,6 +119,25 @@ describe('access to /metrics', () => {
     expect((await fetch(`${s.url}/metrics`, { method: 'POST', headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` } })).status).toBe(405);
   });
 
+  it('decides admin from both headers exactly as GraphQL does (an agent key beside a valid x-admin-token is admin)', async () => {
+    const { apiKey } = await s.createAgent('metrics-two-headers', 0);
+    const cases: [string, Record<string, string>, number][] = [
+      ['agent key + x-admin-token', { authorization: `Bearer ${apiKey}`, 'x-admin-token': TEST_ADMIN_TOKEN }, 200],
+      ['admin bearer + x-admin-token', { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'x-admin-token': TEST_ADMIN_TOKEN }, 200],
+      ['bearer, any case and spacing', { authorization: `bearer \t${TEST_ADMIN_TOKEN}` }, 200],
+      ['admin bearer + wrong x-admin-token', { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'x-admin-token': 'wrong' }, 401],
+      ['wrong bearer + x-admin-token', { authorization: 'Bearer wrong', 'x-admin-token': TEST_ADMIN_TOKEN }, 401],
+      ['agent key + wrong x-admin-token', { authorization: `Bearer ${apiKey}`, 'x-admin-token': 'wrong' }, 401],
+      ['not a bearer scheme', { authorization: `Basic ${TEST_ADMIN_TOKEN}` }, 401],
+    ];
+    for (const [name, headers, status] of cases) {
+      expect((await fetch(`${s.url}/metrics`, { headers })).status, name).toBe(status);
+      // GraphQL's answer to an admin-only query with the same headers agrees.
+      const g = await s.gql<{ agents: unknown[] }>('{ agents { handle } }', {}, { headers });
+      expect(Array.isArray(g.body.data?.agents), name).toBe(status === 200);
+    }
+  });
+
   it('says so (403) when access is admin and no admin token is configured; public needs none; disabled is 404', async () => {
     const noToken = await startTestServer({ adminToken: null });
     try {
