@@ -321,10 +321,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
       return p;
     };
     /** Waits until every chain entry of this call is durable; a failed append is logged, never hides a settled result. */
+    let chainErrorLogged = false;
     const settleEmits = async (): Promise<number[]> => {
       appender.commitNow?.();
       while (pendingEmits.size) await Promise.allSettled([...pendingEmits]);
-      if (chainError) logger.error({ err: chainError, decision: decisionId }, 'a chain entry of this decision could not be appended');
+      if (chainError && !chainErrorLogged) {
+        chainErrorLogged = true;
+        logger.error({ err: chainError, decision: decisionId }, 'a chain entry of this decision could not be appended');
+      }
       return [...seqs].sort((a, b) => a - b);
     };
 
@@ -371,16 +375,23 @@ export function createGateway(deps: GatewayDeps): Gateway {
     //   1. hold: balance - worst case, and a ledger hold keyed by this decision, in one atomic store step.
     //      Dying after it leaves the decision pending and the hold open: the sweep claims the decision
     //      once past its deadline (failed, charge 0) and gives the whole hold back.
-    //   2. settle the decision (conditional on `pending`): it now records the charge. Dying after it leaves
+    //   2. say it on the chain first: the call's entries, through a `refunded` entry with the charge, are
+    //      made durable together (the call's one commit) before any money settles, so no money moves for
+    //      a call the chain does not show. Dying after it leaves the chain saying what the call charged
+    //      and the decision pending: the sweep settles with that charge and adds no entry of its own.
+    //   3. settle the decision (conditional on `pending`): it now records the charge. Dying after it leaves
     //      a settled decision with an open hold: the sweep settles the hold with the recorded charge.
-    //      Losing this step to a sweep (a call that outlived its deadline) means the sweep charged 0 and
-    //      gives the hold back itself; this call then reports an error and moves no money.
-    //   3. settle the hold with that same charge: whoever settles it first (this call or a sweep) refunds
-    //      hold - charge, once, and only that one writes the `refunded` entry. Dying after it loses nothing.
+    //      Losing this step to a sweep (a call that outlived its deadline) means the sweep settled it
+    //      (with the charge on the chain if it saw it durable, else 0); this call then reports an error.
+    //   4. settle the hold with that same charge: whoever settles it first (this call or a sweep) refunds
+    //      hold - charge, once. Dying after it loses nothing.
     // The reverse order (hold before decision) would leave, at a crash in between, a pending decision
     // whose hold was already settled with a charge - which the sweep would then record as failed and free.
     let openHold: number | null = null; // micros of the ledger hold this call took and has not settled
-    let settledCost: number | null = null; // the charge this call recorded on the decision (step 2)
+    let settledCost: number | null = null; // the charge this call recorded on the decision (step 3)
+    // What step 2 put on the chain (the decision's settling patch with its charge): an error after it
+    // settles to match the chain, never with a different charge.
+    let chained: { patch: Partial<DecisionRecord>; cost: number } | null = null;
     const finish = async (
       result: RouteCallResult,
       patch: Partial<DecisionRecord>,
@@ -495,8 +506,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
         logger.warn({ decision: decisionId, costMicros: out.costMicros, holdMicros }, 'cost unusable or above the hold; charging the hold');
       }
       const refundMicros = holdMicros - cost;
-      // Step 2: settle the decision. Conditional, so a sweep that already claimed it wins cleanly.
-      const settled = await store.decisions.updateIfPending(decisionId, {
+      // Step 2: the chain first - this call's entries and its settlement, durable in one commit.
+      void emit({
+        kind: 'refunded',
+        ...(answered ? { model: model!, provider: provider! } : {}),
+        fields: { holdMicros, costMicros: cost, refundMicros },
+      });
+      const settling: Partial<DecisionRecord> = {
         outcome: answered ? 'completed' : 'failed',
         model,
         provider,
@@ -506,25 +522,21 @@ export function createGateway(deps: GatewayDeps): Gateway {
         // The caller went away: nobody got this result, so it is not replayable and a retry with the key
         // runs fresh. Cleared in the same write that settles, so no replay ever sees it settled with the key.
         ...(aborted && key !== null ? { idempotencyKey: null } : {}),
-      });
+      };
+      chained = { patch: settling, cost };
+      await settleEmits();
+      // Step 3: settle the decision. Conditional, so a sweep that already claimed it wins cleanly.
+      const settled = await store.decisions.updateIfPending(decisionId, settling);
       if (!settled) {
         openHold = null; // the sweep that claimed it settles the hold (charge 0) and says so on the chain
         throw new Error(`decision ${decisionId} was settled by another process (recovered): it gives the hold back`);
       }
       settledCost = cost;
-      // Step 3: settle the hold with the recorded charge.
+      // Step 4: settle the hold with the recorded charge (already on the chain).
       const given = await store.accounts.settleHold(agent.id, decisionId, cost);
       openHold = null;
-      if (given.settled) {
-        void emit({
-          kind: 'refunded',
-          ...(answered ? { model: model!, provider: provider! } : {}),
-          fields: { holdMicros, costMicros: cost, refundMicros },
-        });
-      } else {
-        // A recovery sweep settled it first, with the same charge, and wrote the refunded entry.
-        logger.warn({ decision: decisionId }, 'the hold was settled by a recovery sweep before this call could');
-      }
+      // Not settled here: a recovery sweep settled it first, with the same charge (the decision records it).
+      if (!given.settled) logger.warn({ decision: decisionId }, 'the hold was settled by a recovery sweep before this call could');
       const balanceMicros = given.balanceMicros;
 
       if (answered && model && provider) {
@@ -579,17 +591,23 @@ export function createGateway(deps: GatewayDeps): Gateway {
       // exactly-once, so repeating one that went through but reported an error moves nothing.
       const openMicros = openHold;
       openHold = null;
-      let markedFailed = false;
+      let markedFailed = false; // this catch moved the decision out of pending
       if (openMicros !== null) {
         let charge = settledCost;
-        if (charge === null) {
+        if (charge === null && chained) {
+          // The chain already says what this call charged (step 2): settle to match it, never differently.
+          const c = chained;
+          markedFailed = (await store.decisions.updateIfPending(decisionId, c.patch).catch(logged(decisionId, openMicros, 'could not settle a decision; its hold is left to the recovery sweep'))) !== null;
+          if (markedFailed) charge = c.cost;
+        } else if (charge === null) {
           markedFailed = (await store.decisions.updateIfPending(decisionId, { outcome: 'failed' }).catch(logged(decisionId, openMicros, 'could not mark a failed decision; its hold is left to the recovery sweep'))) !== null;
           if (markedFailed) charge = 0;
         }
         if (charge !== null) {
           const costMicros = charge;
           const given = await store.accounts.settleHold(agent.id, decisionId, costMicros).catch(logged(decisionId, openMicros, 'could not settle a hold; left to the recovery sweep'));
-          if (given?.settled) void emit({ kind: 'refunded', fields: { holdMicros: openMicros, costMicros, refundMicros: given.refundMicros } });
+          // Said already when step 2 ran; otherwise this is the settlement's only record.
+          if (given?.settled && !chained) void emit({ kind: 'refunded', fields: { holdMicros: openMicros, costMicros, refundMicros: given.refundMicros } });
           // Already settled: most likely this call's own settle, which went through but reported an error
           // (or a sweep's, which wrote the entry). Not repeated: the ledger moved the money once.
           else if (given) logger.warn({ decision: decisionId, micros: openMicros }, 'hold already settled after an error; no refunded entry from this call');

@@ -9,6 +9,10 @@
 // - a decision already settled whose hold is still open (the process died between settling the decision
 //   and settling the hold): the hold is settled with the cost the decision records. Its call, should it
 //   still be alive, settles with that same cost, so whichever of them gets there first is right.
+// A call says its settlement on the chain (its own `refunded` entry, with the charge) before it moves any
+// money (gateway.ts, "The money"). So a decision the sweep finds pending may already have that entry
+// durable: the sweep then settles with the charge the chain states and adds no entry of its own, so the
+// chain and the ledger never disagree. Only without it does the sweep charge 0 and say so itself.
 // The sweep works in two passes: pending decisions past the deadline (also those that never took a hold,
 // so none stays pending forever), then open holds past the deadline (what the first pass cannot see: a
 // settled decision with an open hold).
@@ -93,10 +97,25 @@ export async function sweepAbandoned(deps: RecoveryDeps): Promise<SweepResult> {
 async function recoverPending(deps: RecoveryDeps, d: DecisionRecord): Promise<number | null> {
   const { store } = deps;
   const now = deps.now ?? Date.now;
-  const message = 'the process handling this call stopped before it finished; the hold was released';
+  const said = await settlementOnChain(store, d.id);
+  const message = said
+    ? 'the process handling this call stopped after recording its settlement on the chain; settled with that charge'
+    : 'the process handling this call stopped before it finished; the hold was released';
   const detail = d.detail && typeof d.detail === 'object' ? { ...(d.detail as Record<string, unknown>), message, recovered: { reason: RECOVERED_REASON, at: new Date(now()).toISOString() } } : d.detail;
-  const claimed = await store.decisions.updateIfPending(d.id, { outcome: 'failed', costMicros: 0, detail });
+  const claimed = await store.decisions.updateIfPending(
+    d.id,
+    said
+      ? { outcome: said.answeredBy ? 'completed' : 'failed', ...(said.answeredBy ?? {}), costMicros: said.costMicros, holdMicros: said.holdMicros, chainSeqs: said.seqs, detail }
+      : { outcome: 'failed', costMicros: 0, detail },
+  );
   if (!claimed) return null;
+  if (said) {
+    // The chain already says what moved: settle to match it, and say nothing more.
+    const s = await store.accounts.settleHold(d.agentId, d.id, said.costMicros);
+    if (!s.settled) return 0;
+    logger.warn({ decision: d.id, agent: d.agentId, micros: s.refundMicros, chargeMicros: said.costMicros }, 'settled the hold of a decision abandoned by a crashed process with the charge its call had put on the chain');
+    return s.refundMicros;
+  }
   // A hold is only ever settled after its decision left `pending`, so the claimer finds it still open.
   const s = await store.accounts.settleHold(d.agentId, d.id, 0);
   let holdMicros = s.refundMicros;
@@ -138,8 +157,41 @@ async function recoverHold(deps: RecoveryDeps, h: OpenHold, found: DecisionRecor
   if (!s.settled) return null;
   if (h.migrated && d) return 0; // nothing moved, nothing to say
   logger.warn({ decision: h.decisionId, agent: h.agentId, micros: s.refundMicros, chargeMicros: charge }, 'settled the hold of a decision whose process died before giving it back');
-  await sayRefunded(deps, h.agentId, h.decisionId, h.micros, charge, d?.chainSeqs ?? null);
+  // Its call said this settlement on the chain before settling the decision; only older calls did not.
+  if (!(await settlementOnChain(store, h.decisionId))) await sayRefunded(deps, h.agentId, h.decisionId, h.micros, charge, d?.chainSeqs ?? null);
   return s.refundMicros;
+}
+
+interface ChainSettlement {
+  holdMicros: number;
+  costMicros: number;
+  /** The answering route when the chain shows the call completed. */
+  answeredBy: { model: string; provider: string } | null;
+  seqs: number[];
+}
+
+/**
+ * The settlement a call recorded on the chain before moving money: its own `refunded` entry (not one a
+ * sweep wrote), durable. Null when the call died before that entry landed.
+ */
+async function settlementOnChain(store: Store, decisionId: string): Promise<ChainSettlement | null> {
+  const entries = await store.chain.entriesOfDecision(decisionId);
+  let found: ChainSettlement | null = null;
+  let answeredBy: ChainSettlement['answeredBy'] = null;
+  for (const e of entries) {
+    if (e.kind !== 'refunded' && e.kind !== 'completed') continue;
+    const body = JSON.parse(e.canonical) as Record<string, unknown>;
+    if (e.kind === 'completed') {
+      if (typeof body.model === 'string' && typeof body.provider === 'string') answeredBy = { model: body.model, provider: body.provider };
+    } else if (body.reason !== RECOVERED_REASON && isMicros(body.costMicros) && isMicros(body.holdMicros) && body.costMicros <= body.holdMicros) {
+      found = { holdMicros: body.holdMicros, costMicros: body.costMicros, answeredBy: null, seqs: [] };
+    }
+  }
+  return found && { ...found, answeredBy, seqs: entries.map((e) => e.seq) };
+}
+
+function isMicros(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
 /** The chain says what moved (never what is left), and the decision lists the entry. Called only by the settler. */

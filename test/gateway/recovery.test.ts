@@ -173,6 +173,56 @@ describe('crash recovery', () => {
     expect(await balanceOf(store, 'ag_kill')).toBe(5_000_000);
   });
 
+  it('settles a call killed after its settlement reached the chain with the charge the chain states, adding no entry', async () => {
+    const dir = tempDir();
+    const setup = await openStore({ kind: 'embedded', dataDir: dir });
+    await setup.accounts.createAgent(agentRecord('ag_chain', 'killed-after-chain', 5_000_000));
+    await setup.close();
+
+    const child = spawn(process.execPath, ['--import', TSX, CHILD, dir, 'ag_chain', 'after-chain'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'test' } });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+    cleanups.push(async () => {
+      child.kill('SIGKILL');
+      await exited;
+    });
+    let out = '';
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+    const decisionId = await new Promise<string>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (c: string) => {
+        out += c;
+        const m = /settling (\S+)\n/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      void exited.then(() => reject(new Error(`child exited before settling: ${out} ${err}`)));
+    });
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+
+    const { store, appender } = await instance(dir);
+    // Died between the chain and the money: the chain says what the call charged; nothing has moved yet.
+    const said = await parsed(store, decisionId);
+    expect(said.map((e) => e.kind)).toEqual(['request', 'debited', 'completed', 'refunded']);
+    const refunded = said.at(-1)!;
+    expect(refunded).toMatchObject({ costMicros: 7 });
+    expect(refunded).not.toHaveProperty('reason');
+    const hold = refunded.holdMicros as number;
+    expect((await store.decisions.byIds([decisionId]))[0]).toMatchObject({ outcome: 'pending' });
+    expect(await balanceOf(store, 'ag_chain')).toBe(5_000_000 - hold);
+
+    const later = () => Date.now() + 10 * 60_000;
+    expect(await sweepAbandoned({ store, appender, olderThanMs: 60_000, now: later })).toEqual({ recovered: 1, releasedMicros: hold - 7 });
+    // Settled as the chain says: charged 7, completed by the model the chain names, and no second entry.
+    expect(await balanceOf(store, 'ag_chain')).toBe(5_000_000 - 7);
+    const [d] = await store.decisions.byIds([decisionId]);
+    expect(d).toMatchObject({ outcome: 'completed', costMicros: 7, holdMicros: hold, model: said[2]!.model, provider: said[2]!.provider });
+    expect(d!.chainSeqs).toEqual(said.map((e) => e.seq));
+    await appender.flush();
+    expect((await parsed(store, decisionId)).filter((e) => e.kind === 'refunded')).toHaveLength(1);
+    expect(await sweepAbandoned({ store, appender, olderThanMs: 60_000, now: later })).toEqual({ recovered: 0, releasedMicros: 0 });
+    expect(await balanceOf(store, 'ag_chain')).toBe(5_000_000 - 7);
+  });
+
   it('gives back a settled decision\'s unreleased hold minus its cost exactly once, with two sweeps racing', async () => {
     const dir = tempDir();
     const p1 = await instance(dir);
