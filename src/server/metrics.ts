@@ -115,8 +115,28 @@ export interface ServerSources {
   httpInFlight: () => number;
 }
 
+/**
+ * prom-client's default process metrics, collected once per process and shared by every Metrics that
+ * shows them: they describe the process, not an app, and collectDefaultMetrics starts monitors nothing can
+ * stop - in prom-client 15.1.3 the event-loop-delay histogram (lib/metrics/eventLoopLag.js) and the GC
+ * PerformanceObserver (lib/metrics/gc.js) are locals of the collector, never disabled or disconnected, and
+ * registry.clear() only forgets the metrics. Called per app, each app a process creates (tests create
+ * many) left another pair running.
+ */
+let processRegistry: Registry | null = null;
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
 export class Metrics {
+  /** This instance's own metrics. */
   readonly registry = new Registry();
+  /** What a scrape renders: the process metrics (when asked for) and this instance's. */
+  private readonly exposed: Registry;
   private sources: MetricsSources | null = null;
   private server: ServerSources | null = null;
 
@@ -143,7 +163,6 @@ export class Metrics {
 
   constructor(opts: { defaultMetrics: boolean }) {
     const registry = this.registry;
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: registry });
 
     // Route calls.
     const calls = new CellCounter(registry, 'ainfera_route_calls_total', 'Route calls (GraphQL route, OpenAI endpoint) by how they ended and task type. Replays of an idempotency key count here too.', ['outcome', 'task_type']);
@@ -267,6 +286,8 @@ export class Metrics {
         if (s) this.set({ store: s.store, simulated: String(s.simulated) }, 1);
       },
     });
+    // Last: merge takes the metrics registered so far.
+    this.exposed = opts.defaultMetrics ? Registry.merge([processMetrics(), registry]) : registry;
   }
 
   /** What the scrape-time gauges read. */
@@ -411,7 +432,7 @@ export class Metrics {
   /** The exposition text and its content type. */
   async render(): Promise<{ contentType: string; body: string }> {
     this.scrapeReport = this.sources ? await this.sources.health() : null;
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    return { contentType: this.exposed.contentType, body: await this.exposed.metrics() };
   }
 }
 

@@ -1,6 +1,8 @@
 // GET /metrics over real HTTP on a whole server: access rules, the text exposition format (parsed strictly
 // here), and counters that move by exactly the calls made through the simulated fleet.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import perfHooks from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Metrics } from '../../src/server/metrics.js';
 import { startTestServer, subscribe, TEST_ADMIN_TOKEN, type TestServer } from '../helpers/server.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -322,5 +324,29 @@ describe('what /metrics says', () => {
     expect(samples.get('ainfera_http_requests_in_flight')).toBe(1); // this scrape
     sub.stop();
     await client.dispose();
+  });
+});
+
+describe('process metrics', () => {
+  it('start their event-loop-delay and GC monitors once per process, however many apps show them', async () => {
+    new Metrics({ defaultMetrics: true }); // the process's collectors exist from here on (the server above made them already)
+    // prom-client looks these up on the perf_hooks module at each collector start: a spy sees every monitor made.
+    const delay = vi.spyOn(perfHooks, 'monitorEventLoopDelay');
+    const observe = vi.spyOn(perfHooks.PerformanceObserver.prototype, 'observe');
+    try {
+      const apps = [1, 2, 3].map(() => new Metrics({ defaultMetrics: true }));
+      expect(delay).not.toHaveBeenCalled();
+      expect(observe).not.toHaveBeenCalled();
+      for (const m of apps) {
+        const { samples } = parseExposition((await m.render()).body);
+        for (const name of ['nodejs_eventloop_lag_seconds', 'nodejs_eventloop_lag_p99_seconds', 'process_resident_memory_bytes']) expect(samples.has(name), name).toBe(true);
+        expect(samples.has('ainfera_route_calls_in_flight')).toBe(true);
+      }
+      const without = parseExposition((await new Metrics({ defaultMetrics: false }).render()).body).samples;
+      expect([...without.keys()].filter((k) => k.startsWith('nodejs_') || k.startsWith('process_'))).toEqual([]);
+    } finally {
+      delay.mockRestore();
+      observe.mockRestore();
+    }
   });
 });
