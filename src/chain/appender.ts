@@ -234,6 +234,15 @@ export class ChainAppender {
   }
 
   /**
+   * True while the append loop runs: a batch taken off the queue is being signed or written (or events
+   * wait for the loop). Read-only, for stall detection (src/server/health.ts): a batch stuck in signing
+   * leaves `queued` at 0 and the store idle, and only this shows it has not been acknowledged.
+   */
+  get busy(): boolean {
+    return this.running;
+  }
+
+  /**
    * Queue an event; resolves with its envelope once it is durable. Rejects at once (nothing queued) with
    * ChainInputError for a malformed event, ChainBackpressureError when the queue is full, ChainClosedError
    * after close(); later with ChainStoreError if the store failed to write it.

@@ -75,7 +75,8 @@ export interface HealthDeps {
   now: () => number;
   /** `ping`: a read-only store round trip (Store.ping); never a read that can write. */
   store: { readonly kind: string; ping(): Promise<void> };
-  appender: { readonly size: number; readonly queued: number };
+  /** `busy`: a batch taken off the queue is being signed or written (ChainAppender.busy). */
+  appender: { readonly size: number; readonly queued: number; readonly busy: boolean };
   chainWatch: ChainStoreWatch;
   recoveryWatch: RecoveryWatch;
   /** Every (provider, model) offering this instance could route to. */
@@ -187,12 +188,17 @@ export class HealthMonitor {
     if (cw.inFlightSince !== null && now - cw.inFlightSince > options.chainStallMs) {
       return `a chain write has been running for ${now - cw.inFlightSince} ms`;
     }
-    // Events queued with no write started or finished since we first saw them pending. Needs two looks
-    // `chainStallMs` apart: an event queued a moment ago (lingering to share a commit) is not a stall.
-    if (appender.queued > 0) {
+    // Events not yet acknowledged - queued, or in a batch the appender is signing (busy: a batch stuck there
+    // leaves the queue empty and the store idle) - with no write started or finished since we first saw
+    // them pending. Needs two looks `chainStallMs` apart: an event queued a moment ago (lingering to share
+    // a commit) or a batch being signed now is not a stall.
+    if (appender.queued > 0 || appender.busy) {
       if (this.pendingSeenAt === null || this.pendingSeenAt < cw.lastActivityAt) this.pendingSeenAt = now;
-      if (now - this.pendingSeenAt > options.chainStallMs) {
-        return `${appender.queued} chain events have waited ${now - this.pendingSeenAt} ms with no chain write`;
+      const waited = now - this.pendingSeenAt;
+      if (waited > options.chainStallMs) {
+        return appender.queued > 0
+          ? `${appender.queued} chain events have waited ${waited} ms with no chain write`
+          : `a chain batch has been in the appender's hands (signing) for ${waited} ms with no chain write`;
       }
     } else {
       this.pendingSeenAt = null;

@@ -262,6 +262,7 @@ describe('readiness', () => {
     try {
       const watch = s.a.app.ops.chainWatch;
       while (watch.inFlightSince === null) await new Promise((r) => setTimeout(r, 5));
+      expect(s.a.app.appender.busy).toBe(true); // what health reads to see a batch not yet acknowledged
       expect((await probe(s.url, '/ready')).status).toBe(200); // a write in progress is not a stall
       s.advance(10_001);
       const stalled = await probe(s.url, '/ready');
@@ -274,6 +275,8 @@ describe('readiness', () => {
       release();
     }
     expect((await call).status).toBe(200);
+    await s.a.app.appender.flush();
+    expect(s.a.app.appender.busy).toBe(false);
     expect(await probe(s.url, '/ready')).toEqual({ status: 200, body: { ready: true, status: 'ok', problems: [] } });
   });
 });
@@ -313,7 +316,7 @@ describe('liveness', () => {
 describe('HealthMonitor (no server: states a whole server reaches only rarely)', () => {
   function monitor(ping: () => Promise<void>) {
     let now = 1_000_000;
-    const appender = { size: 10, queued: 0 };
+    const appender = { size: 10, queued: 0, busy: false };
     const clock = () => now;
     const chainWatch = new ChainStoreWatch(clock);
     const m = new HealthMonitor({
@@ -344,6 +347,17 @@ describe('HealthMonitor (no server: states a whole server reaches only rarely)',
     expect((await t.m.check({ waitForStore: true })).ready).toBe(true);
     t.appender.queued = 0;
     t.advance(20_000);
+    expect((await t.m.check({ waitForStore: true })).problems).toEqual([]);
+  });
+
+  it('calls a batch in the appender\'s hands (signing) with nothing queued behind it and no chain write a stall', async () => {
+    const t = monitor(async () => undefined);
+    t.appender.busy = true; // taken off the queue: queued is 0, and the store sees nothing
+    expect((await t.m.check({ waitForStore: true })).ready).toBe(true); // being signed now is not a stall
+    t.advance(10_001);
+    const r = await t.m.check({ waitForStore: true });
+    expect(r.problems).toEqual([{ code: 'chain_stalled', message: "a chain batch has been in the appender's hands (signing) for 10001 ms with no chain write", blocksReadiness: true }]);
+    t.appender.busy = false; // acknowledged
     expect((await t.m.check({ waitForStore: true })).problems).toEqual([]);
   });
 
