@@ -323,7 +323,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     /** Waits until every chain entry of this call is durable; a failed append is logged, never hides a settled result. */
     let chainErrorLogged = false;
     const settleEmits = async (): Promise<number[]> => {
-      appender.commitNow?.();
+      appender.commitNow();
       while (pendingEmits.size) await Promise.allSettled([...pendingEmits]);
       if (chainError && !chainErrorLogged) {
         chainErrorLogged = true;
@@ -613,7 +613,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
           else if (given) logger.warn({ decision: decisionId, micros: openMicros }, 'hold already settled after an error; no refunded entry from this call');
         }
       }
-      appender.commitNow?.();
+      appender.commitNow();
       await Promise.allSettled([...pendingEmits]);
       const chainSeqs = [...seqs].sort((a, b) => a - b);
       const latencyMs = now() - started;

@@ -202,8 +202,11 @@ export interface Gateway {
 export interface GatewayAppender {
   /** `linger`: no one waits for this entry yet; it may wait briefly to share a commit (ChainAppender's AppendOptions). */
   append(event: EventInput, opts?: { linger?: boolean }): Promise<Envelope & { seq: number }>;
-  /** Commit lingering entries now (a call is about to wait for its entries). */
-  commitNow?(): void;
+  /**
+   * Commit lingering entries now (a call is about to wait for its entries). Required: a wrapper that
+   * forwarded append but not this would make every call wait out the appender's linger.
+   */
+  commitNow(): void;
 }
 
 /**

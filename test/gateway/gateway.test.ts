@@ -565,6 +565,7 @@ describe('durability on the call path', () => {
             }, reject);
           });
         }),
+      commitNow: () => h.appender.commitNow(),
     };
     const execute: typeof h.executor.execute = (args) => {
       order.push('provider call');
@@ -625,6 +626,30 @@ describe('settling a hold exactly once', () => {
     expect(await h.store.accounts.openHolds('2999-01-01T00:00:00.000Z', 1000)).not.toContainEqual(expect.objectContaining({ decisionId: r.decisionId }));
     const [d] = await h.store.decisions.byIds([r.decisionId]);
     expect(d).toMatchObject({ outcome: 'completed', holdMicros: r.holdMicros, costMicros: r.costMicros });
+  });
+
+  it('settles money only once every entry of the call, its refunded entry included, is durable', async () => {
+    const { record } = await h.agent('gw-chain-first', 5_000_000);
+    const { store, writes } = recordingWrites();
+    const appender = {
+      append: (e: Parameters<typeof h.appender.append>[0], o?: Parameters<typeof h.appender.append>[1]) =>
+        h.appender.append(e, o).then((env) => {
+          writes.push(`durable ${e.kind}`);
+          return env;
+        }),
+      commitNow: () => h.appender.commitNow(),
+    };
+    const gw = createGateway({ store, appender, router: h.router, signals: h.signals, execute: h.executor.execute });
+    const r = ok(await gw.routeCall(record, chat('chain before money')));
+    const settleAt = writes.indexOf('decisions.updateIfPending');
+    const lastDurable = writes.findLastIndex((w) => w.startsWith('durable '));
+    expect(writes.filter((w) => w.startsWith('durable ')).sort()).toEqual(
+      ['durable completed', 'durable debited', 'durable provider_ok', 'durable refunded', 'durable request', 'durable routed'].sort(),
+    );
+    expect(settleAt).toBeGreaterThan(lastDurable);
+    expect(writes.indexOf('accounts.settleHold')).toBeGreaterThan(settleAt);
+    const refunded = (await entriesOf(r.decisionId)).find((e) => e.kind === 'refunded')!;
+    expect(refunded).toMatchObject({ holdMicros: r.holdMicros, costMicros: r.costMicros, refundMicros: r.holdMicros - r.costMicros });
   });
 
   it('a hold settle that went through but reported an error moves no money twice, and the call fails', async () => {
@@ -705,7 +730,7 @@ describe('settling a hold exactly once', () => {
 
     // The same refusal behind an async wrapper (a tracing or metrics proxy) arrives a few microtasks
     // later: still no hold, no provider call.
-    const wrapped = { append: async (e: Parameters<typeof closed.append>[0]) => closed.append(e) };
+    const wrapped = { append: async (e: Parameters<typeof closed.append>[0]) => closed.append(e), commitNow: () => closed.commitNow() };
     const gw2 = createGateway({ store, appender: wrapped, router: h.router, signals: h.signals, execute: async () => { calls++; return { ok: false, attempts: [] }; } });
     await expect(gw2.routeCall(record, chat('chain closed, wrapped'))).rejects.toBeInstanceOf(ChainClosedError);
     await gw2.drain();
