@@ -15,6 +15,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync,
 import { basename, join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath, pathToFileURL, URL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const entry = fileURLToPath(new URL('../cli.ts', import.meta.url));
@@ -102,6 +103,19 @@ async function bundle() {
   for (const f of files) writeAtomically(f.path, f.contents);
   prune(new Set(files.map((f) => basename(f.path))), Date.now());
   return entryPath;
+}
+
+/**
+ * How far V8 lets the old generation grow past what survived the last full GC, in percent. V8's own
+ * factor rises to 300% while the program allocates fast, i.e. under load: a routed call allocates a few
+ * hundred KiB, much of it promoted while up to 64 calls are in flight, so a saturated server with ~40 MiB
+ * live reached ~250 MiB RSS. At 50% the peak of the same runs was ~175-190 MiB at the same CPU per call
+ * (20% cost ~15% more CPU). The flag is read at each heap limit computation, so setting it here, before the
+ * server loads, takes effect; a --heap-growing-percent given to node wins.
+ */
+const HEAP_GROWING_PERCENT = 50;
+if (process.argv[2] === 'serve' && !process.execArgv.some((a) => /^--heap[-_]growing[-_]percent\b/.test(a))) {
+  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }
 
 let cli;
