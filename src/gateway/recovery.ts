@@ -48,8 +48,41 @@ export interface SweepResult {
 
 const PAGE = 100;
 
+/** Told where each sweep begins and ends (health: src/server/observe.ts, RecoveryWatch). */
+export interface SweepObserver {
+  sweepStarted(): void;
+  /** `error`: what the sweep threw; null when it ran to its end (a call failing on one item is logged and skipped). */
+  sweepEnded(error: unknown): void;
+}
+
+const sweepObservers = new WeakMap<Store, SweepObserver>();
+
+/**
+ * Tell `observer` where each sweep run on this exact store object begins and ends, so it can judge one
+ * sweep at a time (a failure is over when a later sweep runs clean, whatever that sweep had to do).
+ * Keyed by the store because the store is what the composition root hands the sweep: the health watch
+ * wraps it and registers its wrapper, and no caller of startRecovery has to pass anything more.
+ */
+export function observeSweeps(store: Store, observer: SweepObserver): void {
+  sweepObservers.set(store, observer);
+}
+
 /** One pass over abandoned decisions and holds. Safe to run concurrently in any number of processes. */
 export async function sweepAbandoned(deps: RecoveryDeps): Promise<SweepResult> {
+  const observer = sweepObservers.get(deps.store);
+  if (!observer) return sweepPasses(deps);
+  observer.sweepStarted();
+  try {
+    const result = await sweepPasses(deps);
+    observer.sweepEnded(null);
+    return result;
+  } catch (err) {
+    observer.sweepEnded(err);
+    throw err;
+  }
+}
+
+async function sweepPasses(deps: RecoveryDeps): Promise<SweepResult> {
   const { store } = deps;
   const now = deps.now ?? Date.now;
   const until = new Date(now() - deps.olderThanMs).toISOString();

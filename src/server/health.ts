@@ -164,7 +164,7 @@ export class HealthMonitor {
     if (rw.failing) {
       problems.push({
         code: 'recovery_failing',
-        message: `a store call of the crash-recovery sweep failed (${rw.lastErrorName ?? 'error'}) and has not succeeded since; retried every interval`,
+        message: `the last crash-recovery sweep had a store call fail (${rw.lastErrorName ?? 'error'}); the next sweep retries, and clears this if it runs clean`,
         blocksReadiness: false,
       });
     }

@@ -3,6 +3,7 @@
 // watched Store; everything else keeps the store as is. The watches only time calls and note how they
 // ended: no extra I/O, nothing read from the data, nothing that could change what the wrapped call does.
 import { performance } from 'node:perf_hooks';
+import { observeSweeps, type SweepObserver } from '../gateway/recovery.js';
 import type { ChainStore, Store } from '../store/port.js';
 
 export type CommitResult = 'ok' | 'conflict' | 'error';
@@ -82,33 +83,64 @@ export class ChainStoreWatch {
 }
 
 /**
- * Whether the crash-recovery sweep can use the store. The Store handed to the recovery loop (and only to
- * it) notes how each of its calls ended, per method (`decisions.list`, `accounts.openHolds`, ...): the
- * sweep is failing while the last call of any method failed. Per method, so one call that works does not
- * hide another that keeps failing, whatever calls the sweep makes now or later.
+ * Whether the crash-recovery sweep can use the store, judged one sweep at a time. The Store handed to the
+ * recovery loop (and only to it) notes every call that fails, per method (`decisions.list`,
+ * `accounts.settleHold`, ...), and the sweep says where it begins and ends (observeSweeps): each finished
+ * sweep's outcome - the calls that failed in it, or its own error - replaces the previous one. A failure
+ * is therefore over as soon as a sweep runs clean, even when the failing call only runs when there is
+ * something to recover (a claim or a settle that failed, then nothing left to claim, used to stick).
  */
-export class RecoveryWatch {
-  private readonly failed = new Set<string>();
+export class RecoveryWatch implements SweepObserver {
+  /** The last finished sweep's failed calls. */
+  private reported = new Set<string>();
+  private reportedErrorName: string | null = null;
+  /** The running sweep's failed calls; null between sweeps. */
+  private current: Set<string> | null = null;
+  private currentErrorName: string | null = null;
   lastOkAt: number | null = null;
   lastErrorAt: number | null = null;
-  lastErrorName: string | null = null;
 
   constructor(private readonly now: () => number) {}
 
   wrap(store: Store): Store {
     const watched = new Map<PropertyKey, unknown>();
     for (const area of ['decisions', 'accounts', 'chain', 'stats'] as const) watched.set(area, this.watchArea(area, store[area]));
-    return new Proxy(store, {
+    const wrapped = new Proxy(store, {
       get(t, prop) {
         if (watched.has(prop)) return watched.get(prop);
         const v: unknown = Reflect.get(t, prop, t);
         return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
       },
     });
+    observeSweeps(wrapped, this);
+    return wrapped;
   }
 
+  /** True while the last finished sweep had a store call fail (or threw). */
   get failing(): boolean {
-    return this.failed.size > 0;
+    return this.reported.size > 0;
+  }
+
+  /** Class name of an error of the last finished sweep (never its message). */
+  get lastErrorName(): string | null {
+    return this.reportedErrorName;
+  }
+
+  sweepStarted(): void {
+    this.current = new Set();
+    this.currentErrorName = null;
+  }
+
+  sweepEnded(error: unknown): void {
+    const failed = this.current ?? new Set<string>();
+    let name = this.currentErrorName;
+    if (error !== null) {
+      failed.add('sweep');
+      name ??= errorName(error);
+    }
+    this.reported = failed;
+    this.reportedErrorName = failed.size > 0 ? name : null;
+    this.current = null;
   }
 
   private watchArea<T extends object>(area: string, target: T): T {
@@ -143,13 +175,27 @@ export class RecoveryWatch {
 
   private ended(name: string, ok: boolean, err: unknown): void {
     const now = this.now();
-    if (ok) {
-      this.failed.delete(name);
-      this.lastOkAt = now;
+    if (ok) this.lastOkAt = now;
+    else this.lastErrorAt = now;
+    if (this.current) {
+      // Inside a sweep: part of its outcome, reported when it ends.
+      if (!ok) {
+        this.current.add(name);
+        this.currentErrorName = errorName(err);
+      }
       return;
     }
-    this.failed.add(name);
-    this.lastErrorAt = now;
-    this.lastErrorName = err instanceof Error ? err.name : typeof err;
+    // A call outside any sweep (none is expected): judged per method, as the best available.
+    if (ok) {
+      this.reported.delete(name);
+      if (this.reported.size === 0) this.reportedErrorName = null;
+    } else {
+      this.reported.add(name);
+      this.reportedErrorName = errorName(err);
+    }
   }
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : typeof err;
 }

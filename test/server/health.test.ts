@@ -37,6 +37,8 @@ interface Faults {
   /** While set, chain appends wait for it. */
   appendGate: Promise<void> | null;
   listPendingFails: boolean;
+  /** decisions.updateIfPending fails: a call the sweep makes only when there is a decision to claim. */
+  claimFails: boolean;
 }
 
 /**
@@ -56,6 +58,8 @@ function faultyStore(store: Store, f: Faults): Store {
     },
   });
   const decisions = overriding(store.decisions, {
+    updateIfPending: (...args: Parameters<Store['decisions']['updateIfPending']>) =>
+      f.claimFails ? Promise.reject(Object.assign(new Error('write conflict'), { name: 'StoreWriteError' })) : store.decisions.updateIfPending(...args),
     list: (filter: Parameters<Store['decisions']['list']>[0], first: number, after?: string) =>
       f.listPendingFails && filter.outcome === 'pending'
         ? Promise.reject(Object.assign(new Error('timeout'), { name: 'StoreTimeoutError' }))
@@ -84,6 +88,7 @@ interface Started {
   /** Moves the health checks' clock forward. */
   advance(ms: number): void;
   key: string;
+  agentId: string;
   chat(model: string, content?: string): Promise<{ status: number; body: Json }>;
   close(): Promise<void>;
 }
@@ -96,7 +101,7 @@ afterEach(async () => {
 /** A whole server (the real composition root) with the test's clock for health checks. */
 async function start(config: Record<string, unknown> = {}): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'ainfera-health-'));
-  const faults: Faults = { pingFails: false, headCalls: 0, appendFails: false, appendGate: null, listPendingFails: false };
+  const faults: Faults = { pingFails: false, headCalls: 0, appendFails: false, appendGate: null, listPendingFails: false, claimFails: false };
   let skew = 0;
   const a = await startAinfera(testConfig(dir, { routing: { defaultBar: 0 }, ...config }), {
     env: { NODE_ENV: 'test', AINFERA_ADMIN_TOKEN: TEST_ADMIN_TOKEN },
@@ -106,13 +111,14 @@ async function start(config: Record<string, unknown> = {}): Promise<Started> {
     opsClock: () => Date.now() + skew,
     wrapStore: (s) => faultyStore(s, faults),
   });
-  const { apiKey: key } = await a.app.accounts.createAgent(TEST_ADMIN_TOKEN, { handle: 'health-agent', creditMicros: 50_000_000 });
+  const { apiKey: key, agent } = await a.app.accounts.createAgent(TEST_ADMIN_TOKEN, { handle: 'health-agent', creditMicros: 50_000_000 });
   let closed: Promise<void> | null = null;
   const s: Started = {
     a,
     url: a.url,
     faults,
     key,
+    agentId: agent.id,
     advance: (ms) => {
       skew += ms;
     },
@@ -305,9 +311,31 @@ describe('liveness', () => {
     const live = await probe(s.url, '/health');
     expect(live.body.status).toBe('degraded');
     expect(codes(live.body)).toEqual(['recovery_failing']);
-    expect(live.body.problems[0].message).toMatch(/^a store call of the crash-recovery sweep failed \(StoreTimeoutError\)/);
+    expect(live.body.problems[0].message).toMatch(/^the last crash-recovery sweep had a store call fail \(StoreTimeoutError\)/);
     expect((await probe(s.url, '/ready')).status).toBe(200);
     s.faults.listPendingFails = false;
+    await s.a.app.recovery.sweep();
+    expect((await probe(s.url, '/health')).body).toMatchObject({ status: 'ok', problems: [] });
+  });
+
+  it('forgets a recovery failure once a sweep runs clean, even when the failing call has nothing left to do', async () => {
+    const s = await start();
+    const { store } = s.a.app;
+    // A decision abandoned a day ago by a crashed process: the sweep claims it (updateIfPending).
+    const id = 'dec-abandoned-health';
+    await store.decisions.insert({
+      id, agentId: s.agentId, createdAt: new Date(Date.now() - 86_400_000).toISOString(), taskType: 'chat', model: null, provider: null,
+      outcome: 'pending', holdMicros: 0, costMicros: 0, latencyMs: null, idempotencyKey: null, chainSeqs: [], detail: null, feedback: null,
+    });
+    s.faults.claimFails = true;
+    await s.a.app.recovery.sweep(); // the claim fails; the sweep logs it and goes on
+    const failing = await probe(s.url, '/health');
+    expect(codes(failing.body)).toEqual(['recovery_failing']);
+    expect(failing.body.problems[0].message).toMatch(/^the last crash-recovery sweep had a store call fail \(StoreWriteError\)/);
+    // Someone else settles it meanwhile: the next sweep has nothing to claim, so it never calls
+    // updateIfPending again - and still its clean run is the new verdict.
+    s.faults.claimFails = false;
+    expect(await store.decisions.updateIfPending(id, { outcome: 'failed' })).not.toBeNull();
     await s.a.app.recovery.sweep();
     expect((await probe(s.url, '/health')).body).toMatchObject({ status: 'ok', problems: [] });
   });
