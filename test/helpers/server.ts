@@ -31,6 +31,8 @@ export interface TestServerOptions {
   env?: Record<string, string>;
   wrapStore?: (store: Store) => Store;
   routerRandom?: () => number;
+  /** Clock of the health checks (epoch ms): advance it past cache lifetimes and breaker cooldowns instead of sleeping. */
+  opsClock?: () => number;
 }
 
 export interface GqlAuth {
@@ -107,6 +109,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       signingWorkers: 0,
       ...(opts.wrapStore ? { wrapStore: opts.wrapStore } : {}),
       ...(opts.routerRandom ? { routerRandom: opts.routerRandom } : {}),
+      ...(opts.opsClock ? { opsClock: opts.opsClock } : {}),
     });
   } catch (err) {
     if (ownDir) rmSync(dataDir, { recursive: true, force: true });

@@ -2,16 +2,13 @@
 // fail through its fault injection, the store made to fail through a wrapper, shutdown with a drain delay.
 // The health checks' clock is the test's (opsClock): cache lifetimes, stall thresholds and breaker
 // cooldowns elapse by moving it, never by sleeping.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FaultHandle } from '../../src/providers/sim-fleet.js';
-import { startAinfera, type Ainfera } from '../../src/server/app.js';
+import type { Ainfera } from '../../src/server/app.js';
 import { HealthMonitor } from '../../src/server/health.js';
 import { ChainStoreWatch, RecoveryWatch } from '../../src/server/observe.js';
 import type { Store } from '../../src/store/port.js';
-import { startTestServer, TEST_ADMIN_TOKEN, testConfig, type TestServer } from '../helpers/server.js';
+import { startTestServer, TEST_ADMIN_TOKEN, type TestServer } from '../helpers/server.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -98,21 +95,17 @@ afterEach(async () => {
   for (const r of running.splice(0)) await r.close();
 });
 
-/** A whole server (the real composition root) with the test's clock for health checks. */
+/** A whole server (the real composition root, startTestServer) with the test's clock for health checks. */
 async function start(config: Record<string, unknown> = {}): Promise<Started> {
-  const dir = mkdtempSync(join(tmpdir(), 'ainfera-health-'));
   const faults: Faults = { pingFails: false, headCalls: 0, appendFails: false, appendGate: null, listPendingFails: false, claimFails: false };
   let skew = 0;
-  const a = await startAinfera(testConfig(dir, { routing: { defaultBar: 0 }, ...config }), {
-    env: { NODE_ENV: 'test', AINFERA_ADMIN_TOKEN: TEST_ADMIN_TOKEN },
-    web: false,
-    fleet: { chaos: false, timeScale: 50 },
-    signingWorkers: 0,
+  const server = await startTestServer({
+    config: { routing: { defaultBar: 0 }, ...config },
     opsClock: () => Date.now() + skew,
-    wrapStore: (s) => faultyStore(s, faults),
+    wrapStore: (st) => faultyStore(st, faults),
   });
+  const a = server.ainfera;
   const { apiKey: key, agent } = await a.app.accounts.createAgent(TEST_ADMIN_TOKEN, { handle: 'health-agent', creditMicros: 50_000_000 });
-  let closed: Promise<void> | null = null;
   const s: Started = {
     a,
     url: a.url,
@@ -130,11 +123,7 @@ async function start(config: Record<string, unknown> = {}): Promise<Started> {
       });
       return { status: res.status, body: (await res.json()) as Json };
     },
-    close: () =>
-      (closed ??= (async () => {
-        await a.close();
-        rmSync(dir, { recursive: true, force: true });
-      })()),
+    close: () => server.close(),
   };
   running.push(s);
   return s;
