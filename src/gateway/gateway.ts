@@ -28,6 +28,7 @@ import {
   type ReportOutcomeResult,
   type RouteCallOptions,
   type RouteCallResult,
+  type RoutePhase,
   type RouteValidationError,
 } from './types.js';
 import { decodeCandidates, encodeCandidates, type EncodedCandidates } from './decision-codec.js';
@@ -68,6 +69,21 @@ export function storedDecision(stored: unknown): DecisionView | null {
   const d = stored as StoredDecisionView;
   const candidates = decodeCandidates(d.candidates);
   return candidates === undefined || candidates === d.candidates ? (d as DecisionView) : { ...d, candidates };
+}
+
+/** Reports each phase's wall time since the previous one (nothing when nobody listens). */
+function phaseClock(onPhase: ((phase: RoutePhase, ms: number) => void) | undefined): (phase: RoutePhase) => void {
+  if (!onPhase) return () => undefined;
+  let last = performance.now();
+  return (phase) => {
+    const t = performance.now();
+    try {
+      onPhase(phase, t - last);
+    } catch (err) {
+      logger.warn({ err, phase }, 'onPhase listener threw');
+    }
+    last = t;
+  };
 }
 
 const KNOWN_ERROR_CLASSES: ReadonlySet<string> = new Set(ERROR_CLASSES);
@@ -242,6 +258,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   }
 
   async function routeCall(agent: AgentRecord, input: RouteRequest, opts: RouteCallOptions = {}): Promise<RouteCallResult> {
+    const lap = phaseClock(opts.onPhase);
     const v = validateRouteRequest(input);
     if (!v.ok) return v.error;
     const keyError = validateIdempotencyKey(opts.idempotencyKey);
@@ -274,7 +291,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         }
         if (!byKey.has(mapKey)) break;
       }
-      const p = track(run(agent, request, { hash, salt, commitment: commitment! }, key, opts));
+      const p = track(run(agent, request, { hash, salt, commitment: commitment! }, key, opts, lap));
       byKey.set(mapKey, p);
       try {
         return await p;
@@ -282,7 +299,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         byKey.delete(mapKey);
       }
     }
-    return track(run(agent, request, { hash, salt, commitment: commitment! }, null, opts));
+    return track(run(agent, request, { hash, salt, commitment: commitment! }, null, opts, lap));
   }
 
   async function run(
@@ -291,6 +308,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     digests: { hash: string; salt: string; commitment: string },
     key: string | null,
     opts: RouteCallOptions,
+    lap: (phase: RoutePhase) => void,
   ): Promise<RouteCallResult> {
     const { hash, salt } = digests;
     // Renewed if this call loses the insert race for its idempotency key and then runs fresh (below).
@@ -370,6 +388,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
 
     opts.onStart?.({ decisionId });
+    lap('admit');
     // The money, in the order that keeps every crash point recoverable (recovery.ts settles what a dead
     // process left; a hold is exactly-once by itself, store port `settleHold`):
     //   1. hold: balance - worst case, and a ledger hold keyed by this decision, in one atomic store step.
@@ -402,6 +421,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       const final = 'chainSeqs' in result ? ({ ...result, chainSeqs } as RouteCallResult) : result;
       const detail: DecisionDetail = { v: 1, requestHash: hash, requestSalt: salt, decision: toStored(decision), message, result: storable(final, key !== null) };
       await store.decisions.update(decisionId, { ...patch, chainSeqs, latencyMs: now() - started, detail });
+      // Rejected calls end here without a money phase; settled ones close their last phase.
+      if (settledCost !== null) lap('settle');
       return final;
     };
 
@@ -420,6 +441,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
       const agentPolicy: RoutingPolicy | undefined = (storedPolicy(agent) ?? deps.defaultAgentPolicy) as RoutingPolicy | undefined;
       const plan = router.plan(request, agentPolicy ? { agentPolicy, now: now() } : { now: now() });
+      lap('plan');
       if (!plan.ok) {
         const refused = plan.candidates.filter((c) => !c.eligible).length;
         void emit({ kind: 'rejected', fields: { reason: 'no_eligible_model', taskType: plan.taskType, candidates: plan.candidates.length, refused } });
@@ -464,6 +486,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       }
       // The ledger knows this hold from here on (no separate write to record it on the decision).
       openHold = holdMicros;
+      lap('hold');
       void emit({ kind: 'debited', fields: { holdMicros, taskType: plan.taskType } });
 
       const execPlan: PlanOk = attempts === plan.attempts ? plan : { ...plan, attempts };
@@ -490,6 +513,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         logger.error({ err, decision: decisionId }, 'executor failed');
         out = { ok: false, attempts: [], message: 'internal error while calling providers' };
       }
+      lap('provider');
       const attemptViews = out.attempts.map(toAttemptView);
       const decision: DecisionView = { ...decisionBase, attempts: attemptViews };
 
@@ -525,6 +549,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       };
       chained = { patch: settling, cost };
       await settleEmits();
+      lap('chain');
       // Step 3: settle the decision. Conditional, so a sweep that already claimed it wins cleanly.
       const settled = await store.decisions.updateIfPending(decisionId, settling);
       if (!settled) {

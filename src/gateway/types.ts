@@ -23,7 +23,21 @@ export interface RouteCallOptions {
   onDelta?: (text: string, from: { model: string; provider: string }) => void;
   /** Called once the decision exists (after validation, before planning): lets a stream name it up front. */
   onStart?: (info: { decisionId: string }) => void;
+  /**
+   * Wall time of each phase of the call as it ends (metrics: where a call's time goes). A call that is
+   * refused or fails early reports only the phases it reached.
+   */
+  onPhase?: (phase: RoutePhase, ms: number) => void;
 }
+
+/**
+ * The phases of a routed call, in order: `admit` (validation, request digests, idempotency lookup, the
+ * decision record), `plan` (routing), `hold` (the ledger hold), `provider` (every attempt, fallbacks
+ * included), `chain` (until the call's entries, its settlement included, are durable), `settle`
+ * (decision and hold settled, the final record written).
+ */
+export const ROUTE_PHASES = ['admit', 'plan', 'hold', 'provider', 'chain', 'settle'] as const;
+export type RoutePhase = (typeof ROUTE_PHASES)[number];
 
 /** One provider attempt of a decision, as the caller and the admin may see it (never prompt or completion text). */
 export interface AttemptView {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DecisionNotFoundError, FeedbackAlreadyGivenError, ForeignDecisionError, NoModelAnsweredError, type RouteCallResult, type RouteSuccess } from '../../src/gateway/types.js';
+import { DecisionNotFoundError, FeedbackAlreadyGivenError, ForeignDecisionError, NoModelAnsweredError, ROUTE_PHASES, type RouteCallResult, type RouteSuccess } from '../../src/gateway/types.js';
 import type { PlanOk, RouteRequest } from '../../src/routing/types.js';
 import { createHmac } from 'node:crypto';
 import canonicalize from 'canonicalize';
@@ -650,6 +650,20 @@ describe('settling a hold exactly once', () => {
     expect(writes.indexOf('accounts.settleHold')).toBeGreaterThan(settleAt);
     const refunded = (await entriesOf(r.decisionId)).find((e) => e.kind === 'refunded')!;
     expect(refunded).toMatchObject({ holdMicros: r.holdMicros, costMicros: r.costMicros, refundMicros: r.holdMicros - r.costMicros });
+  });
+
+  it('reports the wall time of each phase of a call once, in order; a refused call only the phases it reached', async () => {
+    const { record } = await h.agent('gw-phases', 5_000_000);
+    const seen: [string, number][] = [];
+    const r = ok(await h.gateway.routeCall(record, chat('phases'), { onPhase: (p, ms) => seen.push([p, ms]) }));
+    expect(seen.map(([p]) => p)).toEqual([...ROUTE_PHASES]);
+    for (const [, ms] of seen) expect(ms).toBeGreaterThanOrEqual(0);
+    // The provider phase holds the provider's answer (the fleet reports its own latency inside it).
+    expect(seen.find(([p]) => p === 'provider')![1]).toBeGreaterThanOrEqual(r.decision.attempts.at(-1)!.latencyMs - 1);
+    const { record: poor } = await h.agent('gw-phases-poor', 0);
+    const refused: string[] = [];
+    expect((await h.gateway.routeCall(poor, chat('no money'), { onPhase: (p) => refused.push(p) })).type).toBe('InsufficientCredit');
+    expect(refused).toEqual(['admit', 'plan']);
   });
 
   it('a hold settle that went through but reported an error moves no money twice, and the call fails', async () => {
