@@ -97,10 +97,6 @@ export class RecoveryWatch implements SweepObserver {
   /** The running sweep's failed calls; null between sweeps. */
   private current: Set<string> | null = null;
   private currentErrorName: string | null = null;
-  lastOkAt: number | null = null;
-  lastErrorAt: number | null = null;
-
-  constructor(private readonly now: () => number) {}
 
   wrap(store: Store): Store {
     const watched = new Map<PropertyKey, unknown>();
@@ -174,9 +170,6 @@ export class RecoveryWatch implements SweepObserver {
   }
 
   private ended(name: string, ok: boolean, err: unknown): void {
-    const now = this.now();
-    if (ok) this.lastOkAt = now;
-    else this.lastErrorAt = now;
     if (this.current) {
       // Inside a sweep: part of its outcome, reported when it ends.
       if (!ok) {

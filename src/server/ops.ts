@@ -41,7 +41,7 @@ export class Ops {
   ) {
     this.now = now ?? Date.now;
     this.chainWatch = new ChainStoreWatch(this.now);
-    this.recoveryWatch = new RecoveryWatch(this.now);
+    this.recoveryWatch = new RecoveryWatch();
     this.metrics = config.metrics.enabled ? new Metrics({ defaultMetrics: config.metrics.processMetrics }) : null;
     if (this.metrics) this.chainWatch.onCommit = this.metrics.onCommit;
   }
