@@ -174,7 +174,7 @@ export const configSchema = z.strictObject({
        * balancer's probe interval x failure threshold. 0: stop accepting at once.
        */
       drainDelayMs: z.number().int().nonnegative().default(0),
-      /** The store is read (the chain head) for /ready at most this often; probes in between reuse the answer. */
+      /** The store is pinged (a read-only round trip) for /ready at most this often; probes in between reuse the answer. */
       storeCheckMs: positiveMs.default(2_000),
       /** A store read slower than this counts as unreachable (keep it under the balancer's probe timeout). */
       storeTimeoutMs: positiveMs.default(500),

@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { bearerToken, looksLikeApiKey } from '../accounts/keys.js';
 import type { AppendedEnvelope } from '../chain/appender.js';
-import type { AttemptView, DecisionView, Gateway, RouteCallResult } from '../gateway/types.js';
+import { ROUTE_PHASES, type AttemptView, type DecisionView, type Gateway, type RouteCallResult, type RoutePhase } from '../gateway/types.js';
 import { logger } from '../log.js';
 import type { StoredCheckpoint } from '../store/port.js';
 import { PROBLEM_CODES, type HealthReport } from './health.js';
@@ -144,6 +144,8 @@ export class Metrics {
   private readonly replays: CellsBy1;
   private readonly callSeconds: Map<string, Histogram.Internal<string>> = new Map();
   private readonly overheadSeconds: Map<string, Histogram.Internal<string>> = new Map();
+  /** Per phase of a call (gateway's onPhase), children made once: observing is a lookup and an add. */
+  private readonly phaseSeconds: Map<string, Histogram.Internal<string>> = new Map();
   private callsInFlight = 0;
 
   private readonly attemptCounter: CellCounter;
@@ -181,6 +183,14 @@ export class Metrics {
       this.callSeconds.set(outcome, durations.labels(outcome));
       this.overheadSeconds.set(outcome, overheads.labels(outcome));
     }
+    const phases = new Histogram({
+      name: 'ainfera_route_phase_duration_seconds',
+      help: 'Wall time of each phase of route calls: admit (validation, digests, decision record), plan (routing), hold (ledger), provider (every attempt), chain (until the call\'s entries are durable), settle (decision and hold settled, final record). Where added latency goes.',
+      labelNames: ['phase'],
+      buckets: OVERHEAD_SECONDS,
+      registers: [registry],
+    });
+    for (const phase of ROUTE_PHASES) this.phaseSeconds.set(phase, phases.labels(phase));
     this.replays = new CellsBy1(new CellCounter(registry, 'ainfera_route_replays_total', 'Route calls answered from an earlier call with the same idempotency key (no provider call), by outcome.', ['outcome']), 'outcome', ROUTE_OUTCOMES);
     // prom-client calls collect() with the metric as `this`: these read this Metrics' state.
     const inFlight = () => this.callsInFlight;
@@ -309,8 +319,14 @@ export class Metrics {
       this.callsInFlight++;
       const t0 = performance.now();
       let result: RouteCallResult;
+      // Phase timings ride along with whatever the caller passed (a caller's own onPhase still runs).
+      const own = opts?.onPhase;
+      const onPhase = (phase: RoutePhase, ms: number): void => {
+        this.phaseSeconds.get(phase)?.observe(ms / 1000);
+        own?.(phase, ms);
+      };
       try {
-        result = await gateway.routeCall(agent, request, opts);
+        result = await gateway.routeCall(agent, request, { ...opts, onPhase });
       } catch (err) {
         this.guarded(() => this.recordCall('error', UNKNOWN, performance.now() - t0, 0));
         throw err;

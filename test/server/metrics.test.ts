@@ -220,6 +220,11 @@ describe('what /metrics says', () => {
     // Added latency excludes the provider's time, so it is at most the wall time.
     expect(delta('ainfera_route_added_latency_seconds_sum')).toBeLessThanOrEqual(delta('ainfera_route_call_duration_seconds_sum'));
     expect(after.get('ainfera_route_calls_in_flight')).toBe(0);
+    // Where the time went: every phase once per answered call; the refused ones stop after plan.
+    for (const phase of ['hold', 'provider', 'chain', 'settle']) expect(delta('ainfera_route_phase_duration_seconds_count', { phase }), phase).toBe(3);
+    for (const phase of ['admit', 'plan']) expect(delta('ainfera_route_phase_duration_seconds_count', { phase }), phase).toBe(5);
+    // The phases of the answered calls add up to no more than their wall time.
+    expect(delta('ainfera_route_phase_duration_seconds_sum')).toBeLessThanOrEqual(delta('ainfera_route_call_duration_seconds_sum'));
 
     // One successful attempt per answered call (no faults), on the (provider, model) that answered.
     expect(delta('ainfera_provider_attempts_total')).toBe(3);
