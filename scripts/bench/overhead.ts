@@ -46,6 +46,39 @@ const ROUTE_MUTATION = `mutation Route($input: RouteInput!) { route(input: $inpu
   ... on RouteSuccess { completion model provider finishReason cost { micros } decisionId chainSeqs }
   ... on NoEligibleModel { message } ... on AllAttemptsFailed { message } ... on InsufficientCredit { message } ... on ValidationError { field message } } }`;
 
+const PHASES = ['admit', 'plan', 'hold', 'provider', 'chain', 'settle'] as const;
+type PhaseTotals = Record<string, { sum: number; count: number }>;
+
+/**
+ * The server's own account of where route calls spend their time: ainfera_route_phase_duration_seconds
+ * (sum and count per phase) from /metrics. Null when the server has none (an older tree).
+ */
+async function phaseTotals(url: string, adminToken: string): Promise<PhaseTotals | null> {
+  try {
+    const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } });
+    if (!res.ok) return null;
+    const out: PhaseTotals = {};
+    for (const m of (await res.text()).matchAll(/^ainfera_route_phase_duration_seconds_(sum|count)\{phase="(\w+)"\} (\S+)$/gm)) {
+      const t = (out[m[2]!] ??= { sum: 0, count: 0 });
+      t[m[1] as 'sum' | 'count'] = Number(m[3]);
+    }
+    return Object.keys(out).length ? out : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Mean ms per phase of the calls between two snapshots. */
+function phaseMeans(before: PhaseTotals | null, after: PhaseTotals | null): Record<string, number> | null {
+  if (!before || !after) return null;
+  const means: Record<string, number> = {};
+  for (const p of PHASES) {
+    const n = (after[p]?.count ?? 0) - (before[p]?.count ?? 0);
+    if (n > 0) means[p] = round((((after[p]?.sum ?? 0) - (before[p]?.sum ?? 0)) * 1000) / n, 3);
+  }
+  return means;
+}
+
 const log = (msg: string): void => {
   process.stdout.write(`[overhead ${new Date().toISOString().slice(11, 19)} load ${load1()}] ${msg}\n`);
 };
@@ -225,17 +258,22 @@ async function main(): Promise<void> {
     const order: Name[] = ['direct', 'openai', 'graphql', 'directStream', 'openaiStream'];
     const fixed: Record<Name, RunResult[]> = { direct: [], directStream: [], openai: [], openaiStream: [], graphql: [] };
     const fixedCpu: Record<Name, number[]> = { direct: [], directStream: [], openai: [], openaiStream: [], graphql: [] };
+    const fixedPhases: Record<Name, Record<string, number>[]> = { direct: [], directStream: [], openai: [], openaiStream: [], graphql: [] };
     const loadFixed: number[] = [];
     for (let rep = 0; rep < REPS; rep++) {
       loadFixed.push(load1());
       for (const n of order) {
+        const phases0 = THROUGH.includes(n) ? await phaseTotals(server.url, adminToken) : null;
         const cpu0 = procCpuMs(server.pid);
         const r = await openLoop(clients.get(n)!, RATE, OPEN_MS);
         fixedCpu[n].push(procCpuMs(server.pid) - cpu0);
+        const means = phases0 ? phaseMeans(phases0, await phaseTotals(server.url, adminToken)) : null;
+        if (means) fixedPhases[n].push(means);
         count(n, r);
         fixed[n].push(r);
         const fc = r.firstContent ? ` first content p50 ${r.firstContent.p50}` : '';
-        log(`fixed ${RATE}/s rep ${rep + 1}/${REPS} ${n.padEnd(12)} p50 ${r.total.p50} p99 ${r.total.p99} ms${fc} (${r.ok} ok, ${r.errors} err, lag p99 ${r.sendLag?.p99})`);
+        const ph = fixedPhases[n].length === fixedCpu[n].length ? ` phases ms ${Object.entries(fixedPhases[n].at(-1)!).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
+        log(`fixed ${RATE}/s rep ${rep + 1}/${REPS} ${n.padEnd(12)} p50 ${r.total.p50} p99 ${r.total.p99} ms${fc} (${r.ok} ok, ${r.errors} err, lag p99 ${r.sendLag?.p99})${ph}`);
       }
     }
     const rssAfterFixed = procMemory(server.pid).rssMiB;
@@ -279,6 +317,8 @@ async function main(): Promise<void> {
       p99Ms: med(perRep(n, (r) => r.total.p99)),
       ...(T[n].stream ? { firstContentP50Ms: med(perRep(n, (r) => r.firstContent!.p50)), firstContentP99Ms: med(perRep(n, (r) => r.firstContent!.p99)) } : {}),
       ...(THROUGH.includes(n) ? { serverCpuUsPerCall: Math.round(median(fixed[n].map((r, i) => (fixedCpu[n][i]! * 1000) / Math.max(1, r.ok)))) } : {}),
+      // The server's own phase clock (/metrics): mean ms per phase per call, median over repetitions.
+      ...(fixedPhases[n].length ? { phasesMeanMs: Object.fromEntries(PHASES.filter((p) => fixedPhases[n].every((m) => p in m)).map((p) => [p, med(fixedPhases[n].map((m) => m[p]!))])) } : {}),
       pooled: { total: pooled(n, 'total'), ...(T[n].stream ? { firstContent: pooled(n, 'firstContent') } : {}) },
       reps: fixed[n].map((r, i) => brief(r, THROUGH.includes(n) ? fixedCpu[n][i] : undefined)),
     });
