@@ -169,3 +169,13 @@ export function sameHead(cur: ChainHeadRef | null, after: ChainHeadRef | null): 
 export function prefixUpperBound(prefix: string): string {
   return `${prefix}\u{10FFFF}`;
 }
+
+/** Arguments of AccountsStore.openHolds, checked the same way by every adapter. */
+export function assertOpenHoldsArgs(before: unknown, limit: unknown, after: { createdAt: unknown; decisionId: unknown } | undefined): void {
+  assertIsoTime(before, 'before');
+  assertLimit(limit, 'limit');
+  if (after !== undefined) {
+    assertIsoTime(after.createdAt, 'after.createdAt');
+    assertHoldKey(after.decisionId, 'after.decisionId');
+  }
+}

@@ -5,7 +5,7 @@ import { createHmac } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { createGateway, type DecisionDetail } from '../../src/gateway/gateway.js';
 import { requestHash, validateRouteRequest } from '../../src/gateway/validate.js';
-import { chat, parsedCanonical, startHarness, type Harness } from './harness.js';
+import { chat, parsedCanonical, pendingDecision, startHarness, type Harness } from './harness.js';
 import { ChainAppender, ChainClosedError } from '../../src/chain/appender.js';
 import { loadSigningKeys } from '../../src/chain/keys.js';
 import type { AccountsStore, DecisionRecord, DecisionsStore, Store } from '../../src/store/port.js';
@@ -364,22 +364,8 @@ describe('idempotency across processes', () => {
 });
 
 describe('idempotency across processes: losing the insert race', () => {
-  const pendingWith = (id: string, agentId: string, key: string, requestHash: string): DecisionRecord => ({
-    id,
-    agentId,
-    createdAt: new Date().toISOString(),
-    taskType: 'chat',
-    model: null,
-    provider: null,
-    outcome: 'pending',
-    holdMicros: 0,
-    costMicros: 0,
-    latencyMs: null,
-    idempotencyKey: key,
-    chainSeqs: [],
-    detail: { v: 1, requestHash, decision: null, message: null, result: null },
-    feedback: null,
-  });
+  const pendingWith = (id: string, agentId: string, key: string, requestHash: string): DecisionRecord =>
+    pendingDecision(id, agentId, { idempotencyKey: key, detail: { v: 1, requestHash, decision: null, message: null, result: null } });
   const hashOf = (req: RouteRequest) => {
     const v = validateRouteRequest(req);
     if (!v.ok) throw new Error('test request must be valid');

@@ -22,7 +22,7 @@ import { Signals } from '../../src/routing/signals.js';
 import type { RouteRequest, RoutingPolicy } from '../../src/routing/types.js';
 import { createOpenAIRoutes } from '../../src/server/openai-routes.js';
 import { openStore } from '../../src/store/index.js';
-import type { AgentRecord, Store } from '../../src/store/port.js';
+import type { AgentRecord, DecisionRecord, Store } from '../../src/store/port.js';
 
 export const ADMIN_TOKEN = 'test-admin-token';
 
@@ -154,4 +154,25 @@ export function chat(text: string, extra: Partial<RouteRequest> = {}): RouteRequ
 
 export function parsedCanonical(lines: string[]): Record<string, unknown>[] {
   return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** A decision as a call writes it when it starts (pending, nothing held yet): fixtures for crash and race tests. */
+export function pendingDecision(id: string, agentId: string, over: Partial<DecisionRecord> = {}): DecisionRecord {
+  return {
+    id,
+    agentId,
+    createdAt: new Date().toISOString(),
+    taskType: 'chat',
+    model: null,
+    provider: null,
+    outcome: 'pending',
+    holdMicros: 0,
+    costMicros: 0,
+    latencyMs: null,
+    idempotencyKey: null,
+    chainSeqs: [],
+    detail: { v: 1, requestHash: `0x${'ab'.repeat(32)}`, decision: null, message: null, result: null },
+    feedback: null,
+    ...over,
+  };
 }

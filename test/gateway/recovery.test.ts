@@ -16,6 +16,7 @@ import { createApp, type App } from '../../src/server/app.js';
 import { openStore } from '../../src/store/index.js';
 import type { DecisionRecord, Store } from '../../src/store/port.js';
 import { testConfig } from '../helpers/server.js';
+import { pendingDecision } from './harness.js';
 import { writeLegacyDataDir } from '../store/legacy.js';
 
 const require = createRequire(import.meta.url);
@@ -57,23 +58,34 @@ async function instance(dataDir: string): Promise<{ store: Store; appender: Chai
 }
 
 function decision(id: string, agentId: string, createdAt: Date, over: Partial<DecisionRecord> = {}): DecisionRecord {
-  return {
-    id,
-    agentId,
-    createdAt: createdAt.toISOString(),
-    taskType: 'chat',
-    model: null,
-    provider: null,
-    outcome: 'pending',
-    holdMicros: 0,
-    costMicros: 0,
-    latencyMs: null,
-    idempotencyKey: null,
-    chainSeqs: [],
-    detail: { v: 1, requestHash: `0x${'ab'.repeat(32)}`, decision: null, message: null, result: null },
-    feedback: null,
-    ...over,
-  };
+  return pendingDecision(id, agentId, { createdAt: createdAt.toISOString(), ...over });
+}
+
+/**
+ * Runs the crash child (fixtures/crash-call.child.ts) on `dir` in `mode`, waits until its output matches
+ * `until`, SIGKILLs it there, and returns the match.
+ */
+async function killChildAt(dir: string, agentId: string, mode: 'hold' | 'after-chain', until: RegExp): Promise<RegExpExecArray> {
+  const child = spawn(process.execPath, ['--import', TSX, CHILD, dir, agentId, mode], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'test' } });
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+  cleanups.push(async () => {
+    child.kill('SIGKILL');
+    await exited;
+  });
+  let out = '';
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const matched = await new Promise<RegExpExecArray>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      const m = until.exec(out);
+      if (m) resolve(m);
+    });
+    void exited.then(() => reject(new Error(`child exited before ${until}: ${out} ${err}`)));
+  });
+  child.kill('SIGKILL');
+  expect(await exited).toBe('SIGKILL');
+  return matched;
 }
 
 const agentRecord = (id: string, handle: string, balanceMicros: number) => ({ id, handle, keyHash: `kh-${id}`, balanceMicros, policy: null, createdAt: new Date().toISOString() });
@@ -128,26 +140,8 @@ describe('crash recovery', () => {
     await setup.accounts.createAgent(agentRecord('ag_kill', 'killed-mid-call', 5_000_000));
     await setup.close();
 
-    const child = spawn(process.execPath, ['--import', TSX, CHILD, dir, 'ag_kill'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'test' } });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
-    cleanups.push(async () => {
-      child.kill('SIGKILL');
-      await exited;
-    });
-    let out = '';
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-    const executing = await new Promise<{ decisionId: string; hold: number }>((resolve, reject) => {
-      child.stdout.setEncoding('utf8').on('data', (c: string) => {
-        out += c;
-        const d = /decision (\S+)\n/.exec(out);
-        const e = /executing (\d+)\n/.exec(out);
-        if (d && e) resolve({ decisionId: d[1]!, hold: Number(e[1]) });
-      });
-      void exited.then(() => reject(new Error(`child exited before its provider call: ${out} ${err}`)));
-    });
-    child.kill('SIGKILL');
-    expect(await exited).toBe('SIGKILL');
+    const m = await killChildAt(dir, 'ag_kill', 'hold', /decision (\S+)\n[^]*executing (\d+)\n/);
+    const executing = { decisionId: m[1]!, hold: Number(m[2]) };
     const { decisionId, hold } = executing;
     expect(hold).toBeGreaterThan(0);
 
@@ -179,25 +173,7 @@ describe('crash recovery', () => {
     await setup.accounts.createAgent(agentRecord('ag_chain', 'killed-after-chain', 5_000_000));
     await setup.close();
 
-    const child = spawn(process.execPath, ['--import', TSX, CHILD, dir, 'ag_chain', 'after-chain'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_ENV: 'test' } });
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
-    cleanups.push(async () => {
-      child.kill('SIGKILL');
-      await exited;
-    });
-    let out = '';
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-    const decisionId = await new Promise<string>((resolve, reject) => {
-      child.stdout.setEncoding('utf8').on('data', (c: string) => {
-        out += c;
-        const m = /settling (\S+)\n/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      void exited.then(() => reject(new Error(`child exited before settling: ${out} ${err}`)));
-    });
-    child.kill('SIGKILL');
-    expect(await exited).toBe('SIGKILL');
+    const decisionId = (await killChildAt(dir, 'ag_chain', 'after-chain', /settling (\S+)\n/))[1]!;
 
     const { store, appender } = await instance(dir);
     // Died between the chain and the money: the chain says what the call charged; nothing has moved yet.

@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { AccountsStore, AgentRecord, HoldResult, Micros, OpenHold, OpenHoldsCursor, SettleHoldResult } from '../port.js';
 import { StoreConflictError, StoreInputError, StoreNotFoundError } from '../port.js';
-import { assertAgentRecord, assertHoldKey, assertIsoTime, assertLimit, assertMicros, toJson } from '../validate.js';
+import { assertAgentRecord, assertHoldKey, assertIsoTime, assertMicros, assertOpenHoldsArgs, toJson } from '../validate.js';
 import { isUniqueViolation } from './schema.js';
 
 interface AgentRow {
@@ -162,12 +162,7 @@ export class SqliteAccountsStore implements AccountsStore {
   }
 
   async openHolds(before: string, limit: number, after?: OpenHoldsCursor): Promise<OpenHold[]> {
-    assertIsoTime(before, 'before');
-    assertLimit(limit, 'limit');
-    if (after !== undefined) {
-      assertIsoTime(after.createdAt, 'after.createdAt');
-      assertHoldKey(after.decisionId, 'after.decisionId');
-    }
+    assertOpenHoldsArgs(before, limit, after);
     // '' sorts before every time and id: no cursor means from the start.
     return this.s.openHolds.all({ before, afterAt: after?.createdAt ?? '', afterId: after?.decisionId ?? '', limit }).map(toHold);
   }

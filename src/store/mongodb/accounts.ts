@@ -10,7 +10,7 @@
 import type { Collection, Db, Filter } from 'mongodb';
 import type { AccountsStore, AgentRecord, HoldResult, Micros, OpenHold, OpenHoldsCursor, SettleHoldResult } from '../port.js';
 import { StoreConflictError, StoreInputError, StoreNotFoundError } from '../port.js';
-import { assertAgentRecord, assertHoldKey, assertIsoTime, assertLimit, assertMicros, toJson } from '../validate.js';
+import { assertAgentRecord, assertHoldKey, assertIsoTime, assertMicros, assertOpenHoldsArgs, toJson } from '../validate.js';
 import { duplicateKeyField, isDuplicateKey } from './errors.js';
 
 /** One open hold inside an agent document. */
@@ -197,12 +197,7 @@ export class MongoAccountsStore implements AccountsStore {
   }
 
   async openHolds(before: string, limit: number, after?: OpenHoldsCursor): Promise<OpenHold[]> {
-    assertIsoTime(before, 'before');
-    assertLimit(limit, 'limit');
-    if (after !== undefined) {
-      assertIsoTime(after.createdAt, 'after.createdAt');
-      assertHoldKey(after.decisionId, 'after.decisionId');
-    }
+    assertOpenHoldsArgs(before, limit, after);
     // Open holds are keyed by decision id inside agent documents, so no index orders them by time: read
     // the agents that have any (holdCount index; about the agents with calls in flight) and order here.
     const out: OpenHold[] = [];
