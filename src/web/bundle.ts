@@ -3,7 +3,7 @@
 // same pure modules as the CLI. platform 'browser' makes any Node-only import in that graph a build
 // error, which is how the "pure verifier" rule is enforced rather than merely promised.
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, stop } from 'esbuild';
 
 export interface BuiltFile {
   /** Path relative to the served /web/ prefix, e.g. `app-3F2A1B9C.js`. */
@@ -25,7 +25,21 @@ export interface BundleOptions {
 
 const DEFAULT_ENTRY = fileURLToPath(new URL('./client/main.ts', import.meta.url));
 
+/** Builds in flight in this process: esbuild's service is stopped when the last one ends. */
+let building = 0;
+
 export async function buildBrowserBundle(opts: BundleOptions = {}): Promise<BrowserBundle> {
+  building++;
+  try {
+    return await buildOnce(opts);
+  } finally {
+    // esbuild keeps a service child process (~18 MiB resident) alive for later builds; a server builds
+    // once at start, so stop it (a later build starts a new one).
+    if (--building === 0) await stop();
+  }
+}
+
+async function buildOnce(opts: BundleOptions): Promise<BrowserBundle> {
   const result = await build({
     entryPoints: { app: opts.entry ?? DEFAULT_ENTRY },
     bundle: true,
