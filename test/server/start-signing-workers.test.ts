@@ -66,6 +66,14 @@ describe('chain signing workers start on demand', () => {
     expect(hex(await s.signLeaves(ls))).toEqual(inThread(ls));
   }, 20_000);
 
+  it('a large first batch waits for the workers starting rather than blocking the event loop signing in-thread', async () => {
+    const s = await signer(2);
+    const ls = leaves(400);
+    expect(hex(await s.signLeaves(ls))).toEqual(inThread(ls));
+    expect(s.signedInWorkers).toBe(400);
+    expect(s.running).toBe(2);
+  }, 20_000);
+
   it('stops idle workers and starts them again when batches come back', async () => {
     const s = await signer(1, 50);
     await signUntilWorkersSign(s);
