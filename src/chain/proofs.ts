@@ -1,11 +1,13 @@
 // The server's proof service: inclusion proofs (an entry in a checkpoint) and consistency proofs
-// (between two checkpoint sizes), RFC 9162 §2.1.3-2.1.4, from an in-memory Merkle tree kept in step with
-// the store. The tree is rebuilt from the stored leaf hashes on start, then grows from this process's
-// appender (or, for a process that does not append, the store's live feed); entries other processes
-// append are read from the store when a local batch lands after them or a proof asks for a size the tree
-// does not have yet.
+// (between two checkpoint sizes), RFC 9162 §2.1.3-2.1.4, from a Merkle tree kept in step with the store.
+// The tree (PagedMerkleTree, merkle-pages.ts) holds only the hashes at and above page level (~0.25 byte
+// per entry at 256 leaves a page) and reads one page of leaf hashes from the store for the levels below,
+// so a long-running server's memory does not grow by ~64 bytes per entry. The tree is rebuilt from the
+// stored leaf hashes on start, then grows from this process's appender (or, for a process that does not
+// append, the store's live feed); entries other processes append are read from the store when a local
+// batch lands after them or a proof asks for a size the tree does not have yet.
 import type { ChainStore, EntryWatch } from '../store/port.js';
-import { MerkleTree } from './merkle.js';
+import { PagedMerkleTree, type PagedMerkleTreeOptions } from './merkle-pages.js';
 import { fromHex0x, toHex0x } from './encoding.js';
 import { nodeCrypto } from './node-crypto.js';
 import { logger } from '../log.js';
@@ -32,14 +34,19 @@ export class ProofRangeError extends RangeError {
 const PAGE = 50_000;
 
 export class ProofService {
-  private readonly tree = new MerkleTree(nodeCrypto);
+  private readonly tree: PagedMerkleTree;
   private watcher: EntryWatch | null = null;
   private closed = false;
   /** One background catch-up at a time; its target only grows (busy writers must not stack reads). */
   private catchUpTo = 0;
   private catchingUp: Promise<void> | null = null;
 
-  private constructor(private readonly chain: ChainStore) {}
+  private constructor(
+    private readonly chain: ChainStore,
+    opts: PagedMerkleTreeOptions,
+  ) {
+    this.tree = new PagedMerkleTree(async (from, to) => (await chain.leafHashes(from, to)).map((h) => fromHex0x(h)), nodeCrypto, opts);
+  }
 
   /**
    * Rebuild the tree from the store, then follow new entries. With `follow` (this process's appender:
@@ -48,10 +55,14 @@ export class ProofService {
    * of the main thread per routed call at saturation). Entries other processes append are read as leaf
    * hashes only when needed: when a local batch lands after them (a gap) or a proof asks for a size the
    * tree does not have yet. Without `follow`, the store's live feed is watched (a process that does not
-   * append, e.g. a read-only verifier).
+   * append, e.g. a read-only verifier). `pageBits` / `cachePages` tune the tree (PagedMerkleTreeOptions;
+   * defaults suit the server).
    */
-  static async open(chain: ChainStore, opts: { follow?: (onEntries: (entries: readonly { seq: number; hash: string }[]) => void) => () => void } = {}): Promise<ProofService> {
-    const svc = new ProofService(chain);
+  static async open(
+    chain: ChainStore,
+    opts: { follow?: (onEntries: (entries: readonly { seq: number; hash: string }[]) => void) => () => void } & PagedMerkleTreeOptions = {},
+  ): Promise<ProofService> {
+    const svc = new ProofService(chain, { pageBits: opts.pageBits, cachePages: opts.cachePages });
     const head = await chain.head();
     await svc.ensureSize(head ? head.seq + 1 : 0);
     if (opts.follow) {
@@ -72,6 +83,11 @@ export class ProofService {
     return this.tree.size;
   }
 
+  /** Hashes held in memory (for the memory-bound test and capacity planning): see PagedMerkleTree. */
+  get heldHashes(): { tree: number; cache: number } {
+    return this.tree.heldHashes;
+  }
+
   close(): void {
     this.closed = true;
     this.watcher?.close();
@@ -82,21 +98,21 @@ export class ProofService {
   async inclusion(seq: number, treeSize: number): Promise<InclusionProofJson> {
     if (!(seq >= 0 && seq < treeSize)) throw new ProofRangeError(`seq ${seq} is not inside a tree of size ${treeSize}`);
     await this.ensureSize(treeSize);
-    return { leafIndex: seq, treeSize, hashes: this.tree.inclusionProof(seq, treeSize).map(toHex0x) };
+    return { leafIndex: seq, treeSize, hashes: (await this.tree.inclusionProof(seq, treeSize)).map(toHex0x) };
   }
 
   /** Consistency proof from the tree of size `from` to the tree of size `to`. */
   async consistency(from: number, to: number): Promise<ConsistencyProofJson> {
     if (!(from >= 0 && from <= to)) throw new ProofRangeError(`no consistency proof from ${from} to ${to}`);
     await this.ensureSize(to);
-    const hashes = from === 0 || from === to ? [] : this.tree.consistencyProof(from, to).map(toHex0x);
+    const hashes = from === 0 || from === to ? [] : (await this.tree.consistencyProof(from, to)).map(toHex0x);
     return { from, to, hashes };
   }
 
   /** Root hash (`0x`…) of the first `size` leaves. */
   async rootAt(size: number): Promise<string> {
     await this.ensureSize(size);
-    return toHex0x(this.tree.rootAt(size));
+    return toHex0x(await this.tree.rootAt(size));
   }
 
   private onEntries(entries: readonly { seq: number; hash: string }[]): void {
