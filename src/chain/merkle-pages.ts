@@ -15,8 +15,11 @@ import type { ChainCrypto } from './crypto.js';
 import { HASH_SIZE, emptyRoot, nodeHash } from './hash.js';
 import { MerkleRangeError } from './merkle.js';
 
-/** Reads leaf hashes [from, to) as raw 32-byte hashes (the store's leafHashes, decoded). */
-export type LeafReader = (from: number, to: number) => Promise<Uint8Array[]>;
+/**
+ * Reads leaf hashes [from, to) (the store's leafHashes, decoded) as one buffer of 32-byte hashes,
+ * concatenated in seq order; fewer than asked if the store has fewer.
+ */
+export type LeafReader = (from: number, to: number) => Promise<Uint8Array>;
 
 /** The leaves read back from the store do not hash to the page root held in memory. */
 export class PageMismatchError extends Error {
@@ -43,8 +46,19 @@ class Hashes {
 
   push(h: Uint8Array): void {
     const within = this.length % CHUNK;
-    if (within === 0) this.chunks.push(new Uint8Array(CHUNK * HASH_SIZE));
-    this.chunks[this.chunks.length - 1]!.set(h.subarray(0, HASH_SIZE), within * HASH_SIZE);
+    let chunk = this.chunks[(this.length - within) / CHUNK];
+    if (!chunk) {
+      // The first chunk grows by doubling: the upper levels of a large tree hold few hashes each, and a
+      // full chunk per level would cost more than the hashes (12 levels at 1M entries).
+      chunk = new Uint8Array((this.chunks.length === 0 ? 8 : CHUNK) * HASH_SIZE);
+      this.chunks.push(chunk);
+    } else if ((within + 1) * HASH_SIZE > chunk.length) {
+      const bigger = new Uint8Array(Math.min(chunk.length * 2, CHUNK * HASH_SIZE));
+      bigger.set(chunk);
+      chunk = bigger;
+      this.chunks[this.chunks.length - 1] = chunk;
+    }
+    chunk.set(h.subarray(0, HASH_SIZE), within * HASH_SIZE);
     this.length++;
   }
 
@@ -285,10 +299,8 @@ export class PagedMerkleTree {
       this.remember(page, built);
       return built;
     }
-    const leaves = await this.readLeaves(page * P, page * P + P);
-    if (leaves.length !== P) throw new PageMismatchError(`the store returned ${leaves.length} leaf hashes for page ${page}, expected ${P}`);
-    const flat = new Uint8Array(P * HASH_SIZE);
-    leaves.forEach((h, i) => flat.set(h, i * HASH_SIZE));
+    const flat = await this.readLeaves(page * P, page * P + P);
+    if (flat.length !== P * HASH_SIZE) throw new PageMismatchError(`the store returned ${flat.length / HASH_SIZE} leaf hashes for page ${page}, expected ${P}`);
     const built = new PageTree(P, flat, this.c);
     const root = this.upper[0]!.get(page);
     const got = built.node(0, P);

@@ -8,7 +8,8 @@
 // batch lands after them or a proof asks for a size the tree does not have yet.
 import type { ChainStore, EntryWatch } from '../store/port.js';
 import { PagedMerkleTree, type PagedMerkleTreeOptions } from './merkle-pages.js';
-import { fromHex0x, toHex0x } from './encoding.js';
+import { EncodingError, fromHex0x, isHex0x, toHex0x } from './encoding.js';
+import { HASH_SIZE } from './hash.js';
 import { nodeCrypto } from './node-crypto.js';
 import { logger } from '../log.js';
 
@@ -33,6 +34,16 @@ export class ProofRangeError extends RangeError {
 
 const PAGE = 50_000;
 
+/**
+ * `0x` hex leaf hashes -> one buffer of 32-byte hashes. One native decode of the joined hex: decoding
+ * each hash in JS was ~200 µs of a proof's ~800 µs for a 256-leaf page.
+ */
+function decodeHashes(hashes: readonly string[]): Uint8Array {
+  for (const h of hashes) if (!isHex0x(h, HASH_SIZE)) throw new EncodingError(`leaf hash: expected 0x and 64 lowercase hex digits, got ${JSON.stringify(String(h).slice(0, 80))}`);
+  const buf = Buffer.from(hashes.map((h) => h.slice(2)).join(''), 'hex');
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
 export class ProofService {
   private readonly tree: PagedMerkleTree;
   private watcher: EntryWatch | null = null;
@@ -45,7 +56,7 @@ export class ProofService {
     private readonly chain: ChainStore,
     opts: PagedMerkleTreeOptions,
   ) {
-    this.tree = new PagedMerkleTree(async (from, to) => (await chain.leafHashes(from, to)).map((h) => fromHex0x(h)), nodeCrypto, opts);
+    this.tree = new PagedMerkleTree(async (from, to) => decodeHashes(await chain.leafHashes(from, to)), nodeCrypto, opts);
   }
 
   /**
