@@ -240,8 +240,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
     let rec: DecisionRecord | null = d;
     // Another process may still be running it: wait for it to finish, but no longer than a call can
     // last (a record left pending by a crashed process is answered at once once that time has passed).
+    // A call is settled a moment before its result is stored (its final record, which also sets the
+    // latency): a retry in that window waits too, rather than answer "did not finish" - unless the call
+    // released its key (its caller went away), which is final.
     const deadline = Date.parse(d.createdAt) + PENDING_WAIT_MS;
-    while (rec && rec.outcome === 'pending' && now() < deadline && !opts.signal?.aborted) {
+    const running = (r: DecisionRecord): boolean =>
+      r.outcome === 'pending' || (r.idempotencyKey !== null && r.latencyMs === null && !(r.detail as DecisionDetail | null)?.result);
+    while (rec && running(rec) && now() < deadline && !opts.signal?.aborted) {
       await new Promise((r) => setTimeout(r, 50));
       rec = (await store.decisions.byIds([d.id]))[0] ?? null;
     }
@@ -411,6 +416,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
     // What step 2 put on the chain (the decision's settling patch with its charge): an error after it
     // settles to match the chain, never with a different charge.
     let chained: { patch: Partial<DecisionRecord>; cost: number } | null = null;
+    // The decision must stay pending for the recovery sweep, which settles it from what the chain holds:
+    // this call's entries did not all become durable, or its settlement could not be written after the
+    // chain had stated it. Settling here could contradict the chain.
+    let leaveToSweep = false;
     const finish = async (
       result: RouteCallResult,
       patch: Partial<DecisionRecord>,
@@ -547,8 +556,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
         // runs fresh. Cleared in the same write that settles, so no replay ever sees it settled with the key.
         ...(aborted && key !== null ? { idempotencyKey: null } : {}),
       };
-      chained = { patch: settling, cost };
       await settleEmits();
+      if (chainError) {
+        // No money moves without its durable record: the sweep settles it (with the charge the chain
+        // shows, if the refunded entry landed; else it gives the whole hold back and says so).
+        leaveToSweep = true;
+        throw new Error(`decision ${decisionId}: its chain entries could not all be made durable; its hold is left to the recovery sweep`);
+      }
+      chained = { patch: settling, cost };
       lap('chain');
       // Step 3: settle the decision. Conditional, so a sweep that already claimed it wins cleanly.
       const settled = await store.decisions.updateIfPending(decisionId, settling);
@@ -624,6 +639,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
           const c = chained;
           markedFailed = (await store.decisions.updateIfPending(decisionId, c.patch).catch(logged(decisionId, openMicros, 'could not settle a decision; its hold is left to the recovery sweep'))) !== null;
           if (markedFailed) charge = c.cost;
+          // Not settled here: marking it failed now would record a charge of 0 against the chain's.
+          else leaveToSweep = true;
+        } else if (charge === null && leaveToSweep) {
+          // Its entries did not all land: nothing settles here (see leaveToSweep).
         } else if (charge === null) {
           markedFailed = (await store.decisions.updateIfPending(decisionId, { outcome: 'failed' }).catch(logged(decisionId, openMicros, 'could not mark a failed decision; its hold is left to the recovery sweep'))) !== null;
           if (markedFailed) charge = 0;
@@ -642,7 +661,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       await Promise.allSettled([...pendingEmits]);
       const chainSeqs = [...seqs].sort((a, b) => a - b);
       const latencyMs = now() - started;
-      const owned = !markedFailed && (await store.decisions.updateIfPending(decisionId, { outcome: 'failed', chainSeqs, latencyMs }).catch(logged(decisionId, 0, 'could not mark a failed decision')));
+      const owned = !markedFailed && !leaveToSweep && (await store.decisions.updateIfPending(decisionId, { outcome: 'failed', chainSeqs, latencyMs }).catch(logged(decisionId, 0, 'could not mark a failed decision')));
       if (!owned) await store.decisions.update(decisionId, { chainSeqs, latencyMs }).catch(() => undefined);
       throw err;
     }

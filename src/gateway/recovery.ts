@@ -130,7 +130,7 @@ async function sweepPasses(deps: RecoveryDeps): Promise<SweepResult> {
 async function recoverPending(deps: RecoveryDeps, d: DecisionRecord): Promise<number | null> {
   const { store } = deps;
   const now = deps.now ?? Date.now;
-  const said = await settlementOnChain(store, d.id);
+  const said = await settlementOnChain(store, d.agentId, d.id);
   const message = said
     ? 'the process handling this call stopped after recording its settlement on the chain; settled with that charge'
     : 'the process handling this call stopped before it finished; the hold was released';
@@ -191,7 +191,7 @@ async function recoverHold(deps: RecoveryDeps, h: OpenHold, found: DecisionRecor
   if (h.migrated && d) return 0; // nothing moved, nothing to say
   logger.warn({ decision: h.decisionId, agent: h.agentId, micros: s.refundMicros, chargeMicros: charge }, 'settled the hold of a decision whose process died before giving it back');
   // Its call said this settlement on the chain before settling the decision; only older calls did not.
-  if (!(await settlementOnChain(store, h.decisionId))) await sayRefunded(deps, h.agentId, h.decisionId, h.micros, charge, d?.chainSeqs ?? null);
+  if (!(await settlementOnChain(store, h.agentId, h.decisionId))) await sayRefunded(deps, h.agentId, h.decisionId, h.micros, charge, d?.chainSeqs ?? null);
   return s.refundMicros;
 }
 
@@ -207,20 +207,29 @@ interface ChainSettlement {
  * The settlement a call recorded on the chain before moving money: its own `refunded` entry (not one a
  * sweep wrote), durable. Null when the call died before that entry landed.
  */
-async function settlementOnChain(store: Store, decisionId: string): Promise<ChainSettlement | null> {
+async function settlementOnChain(store: Store, agentId: string, decisionId: string): Promise<ChainSettlement | null> {
+  // A batch durable only in an unfinished MongoDB link is finished by reading the head: otherwise its
+  // entries (this call's settlement among them) would be invisible here though already durable.
+  await store.chain.head();
   const entries = await store.chain.entriesOfDecision(decisionId);
+  if (entries.length === 0) return null;
+  // Only the decision's own agent's entries count (ids are unique; never trust one that says otherwise).
+  const [agent] = await store.accounts.agentsByIds([agentId]);
+  const own = entries.filter((e) => e.agent === agent?.handle);
   let found: ChainSettlement | null = null;
   let answeredBy: ChainSettlement['answeredBy'] = null;
-  for (const e of entries) {
+  for (const e of own) {
     if (e.kind !== 'refunded' && e.kind !== 'completed') continue;
     const body = JSON.parse(e.canonical) as Record<string, unknown>;
+    const route = typeof body.model === 'string' && typeof body.provider === 'string' ? { model: body.model, provider: body.provider } : null;
     if (e.kind === 'completed') {
-      if (typeof body.model === 'string' && typeof body.provider === 'string') answeredBy = { model: body.model, provider: body.provider };
-    } else if (body.reason !== RECOVERED_REASON && isMicros(body.costMicros) && isMicros(body.holdMicros) && body.costMicros <= body.holdMicros) {
-      found = { holdMicros: body.holdMicros, costMicros: body.costMicros, answeredBy: null, seqs: [] };
+      answeredBy = route ?? answeredBy;
+    } else if (body.reason === undefined && isMicros(body.costMicros) && isMicros(body.holdMicros) && body.costMicros <= body.holdMicros) {
+      // The call's own settlement (a sweep's carries a reason). It names the answering route when answered.
+      found = { holdMicros: body.holdMicros, costMicros: body.costMicros, answeredBy: route, seqs: [] };
     }
   }
-  return found && { ...found, answeredBy, seqs: entries.map((e) => e.seq) };
+  return found && { ...found, answeredBy: found.answeredBy ?? answeredBy, seqs: own.map((e) => e.seq) };
 }
 
 function isMicros(v: unknown): v is number {

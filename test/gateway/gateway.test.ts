@@ -4,6 +4,7 @@ import type { PlanOk, RouteRequest } from '../../src/routing/types.js';
 import { createHmac } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { createGateway, type DecisionDetail } from '../../src/gateway/gateway.js';
+import { RECOVERED_REASON, sweepAbandoned } from '../../src/gateway/recovery.js';
 import { requestHash, validateRouteRequest } from '../../src/gateway/validate.js';
 import { chat, parsedCanonical, pendingDecision, startHarness, type Harness } from './harness.js';
 import { ChainAppender, ChainClosedError } from '../../src/chain/appender.js';
@@ -363,6 +364,42 @@ describe('idempotency across processes', () => {
   });
 });
 
+describe('idempotency across processes: a retry while the first call settles', () => {
+  it('waits for the first call to finish rather than answering that it did not finish', async () => {
+    const { record } = await h.agent('gw-idem-settling', 5_000_000);
+    let inSettle!: () => void;
+    const settling = new Promise<void>((r) => (inSettle = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    // Process A stops between settling its decision and settling its hold (its stored result comes after).
+    const storeA = storeWith({
+      settleHold: async (...a: Parameters<AccountsStore['settleHold']>) => {
+        inSettle();
+        await released;
+        return h.store.accounts.settleHold(...a);
+      },
+    });
+    // Process B lets A go on only once it is waiting on A's record.
+    let polls = 0;
+    const storeB = storeWith(
+      {},
+      {
+        byIds: async (ids) => {
+          if (++polls === 2) release();
+          return h.store.decisions.byIds(ids);
+        },
+      },
+    );
+    const gwA = createGateway({ store: storeA, appender: h.appender, router: h.router, signals: h.signals, execute: h.executor.execute });
+    const gwB = createGateway({ store: storeB, appender: h.appender, router: h.router, signals: h.signals, execute: h.executor.execute });
+    const a = gwA.routeCall(record, chat('same request'), { idempotencyKey: 'k-settling' });
+    await settling;
+    const b = await gwB.routeCall(record, chat('same request'), { idempotencyKey: 'k-settling' });
+    const ra = ok(await a);
+    expect(b).toMatchObject({ type: 'RouteSuccess', decisionId: ra.decisionId, replayed: true, costMicros: ra.costMicros });
+  });
+});
+
 describe('idempotency across processes: losing the insert race', () => {
   const pendingWith = (id: string, agentId: string, key: string, requestHash: string): DecisionRecord =>
     pendingDecision(id, agentId, { idempotencyKey: key, detail: { v: 1, requestHash, decision: null, message: null, result: null } });
@@ -650,6 +687,56 @@ describe('settling a hold exactly once', () => {
     const refused: string[] = [];
     expect((await h.gateway.routeCall(poor, chat('no money'), { onPhase: (p) => refused.push(p) })).type).toBe('InsufficientCredit');
     expect(refused).toEqual(['admit', 'plan']);
+  });
+
+  it('moves no money when an entry of the call could not be made durable; the sweep gives the hold back and says so', async () => {
+    const { record } = await h.agent('gw-chain-fails', 5_000_000);
+    const appender = {
+      append: (e: Parameters<typeof h.appender.append>[0], o?: Parameters<typeof h.appender.append>[1]) =>
+        e.kind === 'refunded' ? Promise.reject(new Error('disk full')) : h.appender.append(e, o),
+      commitNow: () => h.appender.commitNow(),
+    };
+    const gw = createGateway({ store: h.store, appender, router: h.router, signals: h.signals, execute: h.executor.execute });
+    await expect(gw.routeCall(record, chat('the chain fails'))).rejects.toThrow(/could not all be made durable/);
+    await gw.drain();
+    const [d] = (await h.store.decisions.list({ agentId: record.id }, 1)).items;
+    expect(d).toMatchObject({ outcome: 'pending', costMicros: 0 });
+    const [hold] = (await h.store.accounts.openHolds('2999-01-01T00:00:00.000Z', 1000)).filter((x) => x.decisionId === d!.id);
+    expect(hold).toBeDefined();
+    expect(await h.balance(record.id)).toBe(5_000_000 - hold!.micros);
+    const later = () => Date.now() + 10 * 60_000;
+    expect(await sweepAbandoned({ store: h.store, appender: h.appender, olderThanMs: 60_000, now: later })).toMatchObject({ releasedMicros: expect.any(Number) });
+    expect(await h.balance(record.id)).toBe(5_000_000);
+    const refunded = (await entriesOf(d!.id)).filter((e) => e.kind === 'refunded');
+    expect(refunded).toEqual([expect.objectContaining({ costMicros: 0, refundMicros: hold!.micros, reason: RECOVERED_REASON })]);
+  });
+
+  it('leaves a decision the chain already settled to the sweep when it cannot write that settlement, never settling it at 0', async () => {
+    const { record } = await h.agent('gw-settle-write-fails', 5_000_000);
+    const store = storeWith(
+      {},
+      {
+        updateIfPending: async (id, patch) => {
+          if (patch.outcome === 'completed') throw new Error('store unavailable');
+          return h.store.decisions.updateIfPending(id, patch);
+        },
+      },
+    );
+    const gw = createGateway({ store, appender: h.appender, router: h.router, signals: h.signals, execute: h.executor.execute });
+    await expect(gw.routeCall(record, chat('settle write fails'))).rejects.toThrow(/store unavailable/);
+    await gw.drain();
+    const [d] = (await h.store.decisions.list({ agentId: record.id }, 1)).items;
+    expect(d).toMatchObject({ outcome: 'pending' });
+    const said = (await entriesOf(d!.id)).filter((e) => e.kind === 'refunded');
+    expect(said).toHaveLength(1);
+    const charge = said[0]!.costMicros as number;
+    expect(charge).toBeGreaterThan(0);
+    const later = () => Date.now() + 10 * 60_000;
+    await sweepAbandoned({ store: h.store, appender: h.appender, olderThanMs: 60_000, now: later });
+    const [after] = await h.store.decisions.byIds([d!.id]);
+    expect(after).toMatchObject({ outcome: 'completed', costMicros: charge });
+    expect(await h.balance(record.id)).toBe(5_000_000 - charge);
+    expect((await entriesOf(d!.id)).filter((e) => e.kind === 'refunded')).toHaveLength(1);
   });
 
   it('a hold settle that went through but reported an error moves no money twice, and the call fails', async () => {

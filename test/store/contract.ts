@@ -352,6 +352,18 @@ export function describeStoreContract(name: string, makeBacking: () => Promise<S
         await expect(s.accounts.credit('ghost', 1)).rejects.toBeInstanceOf(StoreNotFoundError);
       });
 
+      it('treats decision ids that are Object.prototype names as ordinary ids (no phantom hold, no NaN balance)', async () => {
+        await s.accounts.createAgent(agent('a1', 1000));
+        for (const id of ['constructor', 'toString', 'hasOwnProperty', 'valueOf']) {
+          expect(await s.accounts.settleHold('a1', id, 0), id).toEqual({ settled: false, refundMicros: 0, balanceMicros: 1000 });
+        }
+        expect(await s.accounts.hold('a1', 'constructor', 300)).toEqual({ ok: true, balanceMicros: 700 });
+        expect(await s.accounts.settleHold('a1', 'constructor', 100)).toEqual({ settled: true, refundMicros: 200, balanceMicros: 900 });
+        expect(await s.accounts.settleHold('a1', 'constructor', 0)).toEqual({ settled: false, refundMicros: 0, balanceMicros: 900 });
+        expect(await s.accounts.hold('a1', 'toString', 2000)).toEqual({ ok: false, balanceMicros: 900 });
+        expect((await s.accounts.agentsByIds(['a1']))[0]!.balanceMicros).toBe(900);
+      });
+
       it('settles a hold exactly once: a second settle, an unknown hold or another agent\'s moves nothing', async () => {
         await s.accounts.createAgent(agent('a1', 1000));
         await s.accounts.createAgent(agent('a2', 0));

@@ -169,7 +169,7 @@ export class MongoAccountsStore implements AccountsStore {
     if (d) return { ok: true, balanceMicros: Number(d.balanceMicros) };
     const cur = await this.agents.findOne({ _id: agentId });
     if (!cur) throw new StoreNotFoundError(`no agent with id ${agentId}`, 'id');
-    if (cur.holds?.[decisionId]) throw new StoreConflictError(`decision ${decisionId} already has an open hold`, 'decisionId');
+    if (ownHold(cur, decisionId)) throw new StoreConflictError(`decision ${decisionId} already has an open hold`, 'decisionId');
     return { ok: false, balanceMicros: Number(cur.balanceMicros) };
   }
 
@@ -180,7 +180,7 @@ export class MongoAccountsStore implements AccountsStore {
     // entry to still be there, which makes it the arbiter: a racing settler that got there first removed it.
     const cur = await this.agents.findOne({ _id: agentId });
     if (!cur) throw new StoreNotFoundError(`no agent with id ${agentId}`, 'id');
-    const h = cur.holds?.[decisionId];
+    const h = ownHold(cur, decisionId);
     if (!h) return { settled: false, refundMicros: 0, balanceMicros: Number(cur.balanceMicros) };
     const m = Number(h.m);
     if (chargeMicros > m) throw new StoreInputError(`chargeMicros ${chargeMicros} is more than the hold of ${m}`, 'chargeMicros');
@@ -211,4 +211,16 @@ export class MongoAccountsStore implements AccountsStore {
     out.sort((a, b) => (a.createdAt === b.createdAt ? (a.decisionId < b.decisionId ? -1 : 1) : a.createdAt < b.createdAt ? -1 : 1));
     return out.slice(0, limit);
   }
+}
+
+/**
+ * The open hold of `decisionId` in an agent document, if there is one. An own property only: a decision
+ * id such as `constructor` or `toString` must not find Object.prototype's member (whose missing `m` would
+ * make the settle's filter match an absent field and $inc the balance by NaN).
+ */
+function ownHold(doc: Pick<AgentDoc, 'holds'>, decisionId: string): HoldEntry | undefined {
+  const holds = doc.holds;
+  if (!holds || !Object.hasOwn(holds, decisionId)) return undefined;
+  const h = holds[decisionId] as HoldEntry | undefined;
+  return h && Number.isSafeInteger(Number(h.m)) && typeof h.at === 'string' ? h : undefined;
 }
