@@ -167,10 +167,10 @@ DROP INDEX IF EXISTS decisions_by_outcome;
  * v3: the keyed holds ledger. A hold is a row keyed by its decision id, inserted in the same transaction
  * as the balance update that takes it and deleted in the one that gives it back (src/store/embedded/
  * accounts.ts), so taking and settling are each atomic and the settle happens at most once. Keyed by
-(decision, agent) like the MongoDB adapter, whose holds live inside each agent's document. No index by
-time: every call inserts and deletes a row, and a second b-tree cost ~20 us per call (hold + settle
-went from ~59 to ~79 us in a microbenchmark), while the sweep's openHolds reads a table that only ever
-holds the calls in flight (plus any a crash abandoned), once a minute. Only open
+ * (decision, agent) like the MongoDB adapter, whose holds live inside each agent's document. No index by
+ * time: every call inserts and deletes a row, and a second b-tree cost ~20 us per call (hold + settle
+ * went from ~59 to ~79 us in a microbenchmark), while the sweep's openHolds reads a table that only ever
+ * holds the calls in flight (plus any a crash abandoned), once a minute. Only open
  * holds have rows: the table stays about as large as the number of calls in flight.
  *
  * Upgrading loses nothing: every decision still pending with a recorded hold (held by the code before
