@@ -2,7 +2,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'dist/', 'test-results/', 'bench/results/', 'src/web/vendor/'] },
+  // .scratch*/: engineers' uncommitted experiments (gitignored), never part of the product.
+  { ignores: ['node_modules/', 'data/', 'dist/', 'test-results/', 'bench/results/', 'src/web/vendor/', '.scratch*/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
