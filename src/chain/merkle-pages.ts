@@ -13,7 +13,7 @@
 // recursion as MerkleTree (merkle.ts), over the same node hashes, so they are byte-identical.
 import type { ChainCrypto } from './crypto.js';
 import { HASH_SIZE, emptyRoot, nodeHash } from './hash.js';
-import { MerkleRangeError } from './merkle.js';
+import { MerkleRangeError, consistencyPath, inclusionPath, splitPoint } from './merkle.js';
 
 /**
  * Reads leaf hashes [from, to) (the store's leafHashes, decoded) as one buffer of 32-byte hashes,
@@ -26,12 +26,6 @@ export class PageMismatchError extends Error {
   override readonly name = 'PageMismatchError';
 }
 
-/** Largest power of two strictly smaller than n (n >= 2). */
-function splitPoint(n: number): number {
-  let k = 1;
-  while (k * 2 < n) k *= 2;
-  return k;
-}
 
 function isAlignedPow2(start: number, n: number): boolean {
   return n > 0 && (n & (n - 1)) === 0 && start % n === 0;
@@ -194,22 +188,7 @@ export class PagedMerkleTree {
   async inclusionProof(index: number, size: number): Promise<Uint8Array[]> {
     this.checkSize(size);
     if (!(Number.isSafeInteger(index) && index >= 0 && index < size)) throw new MerkleRangeError(`leaf index ${index} out of range for tree size ${size}`);
-    return this.compute((node) => {
-      const out: Uint8Array[] = [];
-      const walk = (m: number, start: number, n: number): void => {
-        if (n === 1) return;
-        const k = splitPoint(n);
-        if (m < k) {
-          walk(m, start, k);
-          out.push(node(start + k, start + n));
-        } else {
-          walk(m - k, start + k, n - k);
-          out.push(node(start, start + k));
-        }
-      };
-      walk(index, 0, size);
-      return out;
-    });
+    return this.compute((node) => inclusionPath(index, size, node));
   }
 
   /** RFC 9162 §2.1.4.1 PROOF(m, D[0:n]); empty for m = 0 or m = n (as MerkleTree.consistencyProof). */
@@ -217,25 +196,7 @@ export class PagedMerkleTree {
     this.checkSize(n);
     if (!(Number.isSafeInteger(m) && m >= 0 && m <= n)) throw new MerkleRangeError(`old size ${m} must be between 0 and ${n}`);
     if (m === 0 || m === n) return [];
-    return this.compute((node) => {
-      const out: Uint8Array[] = [];
-      const sub = (mm: number, start: number, nn: number, whole: boolean): void => {
-        if (mm === nn) {
-          if (!whole) out.push(node(start, start + nn));
-          return;
-        }
-        const k = splitPoint(nn);
-        if (mm <= k) {
-          sub(mm, start, k, whole);
-          out.push(node(start + k, start + nn));
-        } else {
-          sub(mm - k, start + k, nn - k, false);
-          out.push(node(start, start + k));
-        }
-      };
-      sub(m, 0, n, true);
-      return out;
-    });
+    return this.compute((node) => consistencyPath(m, n, node));
   }
 
   private checkSize(size: number): void {

@@ -22,7 +22,7 @@ function isSize(n: number): boolean {
 }
 
 /** Largest power of two strictly smaller than n (n >= 2). */
-function splitPoint(n: number): number {
+export function splitPoint(n: number): number {
   let k = 1;
   while (k * 2 < n) k *= 2;
   return k;
@@ -146,20 +146,7 @@ export class MerkleTree {
   inclusionProof(index: number, size: number = this.size): Uint8Array[] {
     if (!isSize(size) || size > this.size) throw new MerkleRangeError(`size ${size} out of range (size ${this.size})`);
     if (!isSize(index) || index >= size) throw new MerkleRangeError(`leaf index ${index} out of range for tree size ${size}`);
-    const out: Uint8Array[] = [];
-    const walk = (m: number, start: number, n: number): void => {
-      if (n === 1) return;
-      const k = splitPoint(n);
-      if (m < k) {
-        walk(m, start, k);
-        out.push(this.subtree(start + k, start + n).slice());
-      } else {
-        walk(m - k, start + k, n - k);
-        out.push(this.subtree(start, start + k).slice());
-      }
-    };
-    walk(index, 0, size);
-    return out;
+    return inclusionPath(index, size, (start, end) => this.subtree(start, end).slice());
   }
 
   /** RFC 9162 §2.1.4.1 PROOF(m, D[0:n]); empty for m = 0 or m = n. */
@@ -167,23 +154,7 @@ export class MerkleTree {
     if (!isSize(n) || n > this.size) throw new MerkleRangeError(`size ${n} out of range (size ${this.size})`);
     if (!isSize(m) || m > n) throw new MerkleRangeError(`old size ${m} must be between 0 and ${n}`);
     if (m === 0 || m === n) return [];
-    const out: Uint8Array[] = [];
-    const sub = (mm: number, start: number, nn: number, whole: boolean): void => {
-      if (mm === nn) {
-        if (!whole) out.push(this.subtree(start, start + nn).slice());
-        return;
-      }
-      const k = splitPoint(nn);
-      if (mm <= k) {
-        sub(mm, start, k, whole);
-        out.push(this.subtree(start + k, start + nn).slice());
-      } else {
-        sub(mm - k, start + k, nn - k, false);
-        out.push(this.subtree(start, start + k).slice());
-      }
-    };
-    sub(m, 0, n, true);
-    return out;
+    return consistencyPath(m, n, (start, end) => this.subtree(start, end).slice());
   }
 
   /** Bytes held for hashes (for capacity planning and the memory test). */
@@ -192,6 +163,52 @@ export class MerkleTree {
     for (const l of this.levels) n += l.byteSize();
     return n;
   }
+}
+
+/** MTH(D[start:end]) of a node the RFC 9162 recursion visits, however a tree stores or computes it. */
+export type NodeHashOf = (start: number, end: number) => Uint8Array;
+
+/**
+ * RFC 9162 §2.1.3.1 PATH(index, D[0:size]), leaf-to-root order, over any tree that can produce the nodes
+ * the recursion visits (the in-memory MerkleTree, the paged tree of the proof service). Arguments are
+ * the caller's to check (0 <= index < size).
+ */
+export function inclusionPath(index: number, size: number, node: NodeHashOf): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const walk = (m: number, start: number, n: number): void => {
+    if (n === 1) return;
+    const k = splitPoint(n);
+    if (m < k) {
+      walk(m, start, k);
+      out.push(node(start + k, start + n));
+    } else {
+      walk(m - k, start + k, n - k);
+      out.push(node(start, start + k));
+    }
+  };
+  walk(index, 0, size);
+  return out;
+}
+
+/** RFC 9162 §2.1.4.1 PROOF(m, D[0:n]) for 0 < m < n (the caller answers m = 0 and m = n: empty). */
+export function consistencyPath(m: number, n: number, node: NodeHashOf): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const sub = (mm: number, start: number, nn: number, whole: boolean): void => {
+    if (mm === nn) {
+      if (!whole) out.push(node(start, start + nn));
+      return;
+    }
+    const k = splitPoint(nn);
+    if (mm <= k) {
+      sub(mm, start, k, whole);
+      out.push(node(start + k, start + nn));
+    } else {
+      sub(mm - k, start + k, nn - k, false);
+      out.push(node(start, start + k));
+    }
+  };
+  sub(m, 0, n, true);
+  return out;
 }
 
 /**
