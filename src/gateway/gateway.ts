@@ -343,13 +343,11 @@ export function createGateway(deps: GatewayDeps): Gateway {
       void p.finally(() => pendingEmits.delete(p)).catch(() => undefined);
       return p;
     };
-    /** Waits until every chain entry of this call is durable; a failed append is logged, never hides a settled result. */
-    let chainErrorLogged = false;
+    /** Waits until every chain entry of this call is durable (a failed append is logged; before money settles, it leaves the call to the sweep). */
     const settleEmits = async (): Promise<number[]> => {
       appender.commitNow();
       while (pendingEmits.size) await Promise.allSettled([...pendingEmits]);
-      if (chainError && !chainErrorLogged) {
-        chainErrorLogged = true;
+      if (chainError) {
         logger.error({ err: chainError, decision: decisionId }, 'a chain entry of this decision could not be appended');
       }
       return [...seqs].sort((a, b) => a - b);
@@ -631,21 +629,19 @@ export function createGateway(deps: GatewayDeps): Gateway {
       // exactly-once, so repeating one that went through but reported an error moves nothing.
       const openMicros = openHold;
       openHold = null;
-      let markedFailed = false; // this catch moved the decision out of pending
+      let settledHere = false; // this catch moved the decision out of pending
       if (openMicros !== null) {
         let charge = settledCost;
         if (charge === null && chained) {
           // The chain already says what this call charged (step 2): settle to match it, never differently.
           const c = chained;
-          markedFailed = (await store.decisions.updateIfPending(decisionId, c.patch).catch(logged(decisionId, openMicros, 'could not settle a decision; its hold is left to the recovery sweep'))) !== null;
-          if (markedFailed) charge = c.cost;
+          settledHere = (await store.decisions.updateIfPending(decisionId, c.patch).catch(logged(decisionId, openMicros, 'could not settle a decision; its hold is left to the recovery sweep'))) !== null;
+          if (settledHere) charge = c.cost;
           // Not settled here: marking it failed now would record a charge of 0 against the chain's.
           else leaveToSweep = true;
-        } else if (charge === null && leaveToSweep) {
-          // Its entries did not all land: nothing settles here (see leaveToSweep).
-        } else if (charge === null) {
-          markedFailed = (await store.decisions.updateIfPending(decisionId, { outcome: 'failed' }).catch(logged(decisionId, openMicros, 'could not mark a failed decision; its hold is left to the recovery sweep'))) !== null;
-          if (markedFailed) charge = 0;
+        } else if (charge === null && !leaveToSweep) {
+          settledHere = (await store.decisions.updateIfPending(decisionId, { outcome: 'failed' }).catch(logged(decisionId, openMicros, 'could not mark a failed decision; its hold is left to the recovery sweep'))) !== null;
+          if (settledHere) charge = 0;
         }
         if (charge !== null) {
           const costMicros = charge;
@@ -661,7 +657,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       await Promise.allSettled([...pendingEmits]);
       const chainSeqs = [...seqs].sort((a, b) => a - b);
       const latencyMs = now() - started;
-      const owned = !markedFailed && !leaveToSweep && (await store.decisions.updateIfPending(decisionId, { outcome: 'failed', chainSeqs, latencyMs }).catch(logged(decisionId, 0, 'could not mark a failed decision')));
+      const owned = !settledHere && !leaveToSweep && (await store.decisions.updateIfPending(decisionId, { outcome: 'failed', chainSeqs, latencyMs }).catch(logged(decisionId, 0, 'could not mark a failed decision')));
       if (!owned) await store.decisions.update(decisionId, { chainSeqs, latencyMs }).catch(() => undefined);
       throw err;
     }
